@@ -1,1 +1,43 @@
-fn main() {}
+//! The `tillit` binary: one binary, many roles (serve, verify, issue, audit, ...).
+//!
+//! Subcommands are grouped by area; each group lives in its own module and
+//! returns the process exit code. `anyhow` is allowed here (and only here).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod formats;
+mod foundation;
+
+#[derive(Parser)]
+#[command(name = "tillit", version, about = "Tillit: a trust platform for Nordic public administration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Server, storage, configuration and audit log.
+    #[command(flatten)]
+    Foundation(foundation::Command),
+    /// Attestation formats: verify, issue, keys, rules, status lists, trust bundles (all offline).
+    #[command(flatten)]
+    Formats(formats::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Foundation(cmd) => foundation::run(cmd),
+        Command::Formats(cmd) => formats::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

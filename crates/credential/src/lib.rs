@@ -1,1 +1,8 @@
-//! tillit-credential
+//! Attestation formats and the one verification pipeline.
+//!
+//! Pure: no I/O, no async, no clock (the verification time comes in
+//! [`report::VerifyOptions`]), no key material except what the caller passes.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod report;
