@@ -127,7 +127,7 @@ fn luhn_valid(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Modulus 11 with check digit `11 - (sum mod 11)` (11 → 0, 10 → never valid) at `check_at`.
