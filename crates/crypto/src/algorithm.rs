@@ -1,0 +1,104 @@
+/// Signature algorithms Tillit understands. `Es384`, `Es512` and `Ps256` are verify-only
+/// (PS256 = RSA-PSS with SHA-256, used by some EU DCC signers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    Es384,
+    /// ECDSA P-521 with SHA-512.
+    Es512,
+    /// Ed25519 (RFC 8037).
+    EdDsa,
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256.
+    Ps256,
+}
+
+/// (algorithm, JOSE name, COSE id) — one table, so the mappings cannot drift apart.
+const TABLE: [(Algorithm, &str, i64); 5] = [
+    (Algorithm::Es256, "ES256", -7),
+    (Algorithm::Es384, "ES384", -35),
+    (Algorithm::Es512, "ES512", -36),
+    (Algorithm::EdDsa, "EdDSA", -8),
+    (Algorithm::Ps256, "PS256", -37),
+];
+
+impl Algorithm {
+    /// Every algorithm, in table order.
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Es512,
+        Algorithm::EdDsa,
+        Algorithm::Ps256,
+    ];
+
+    /// The JOSE `alg` value (RFC 7518, RFC 8037).
+    pub fn jose_name(self) -> &'static str {
+        match self {
+            Algorithm::Es256 => "ES256",
+            Algorithm::Es384 => "ES384",
+            Algorithm::Es512 => "ES512",
+            Algorithm::EdDsa => "EdDSA",
+            Algorithm::Ps256 => "PS256",
+        }
+    }
+
+    /// Parses a JOSE `alg` value (case-sensitive). `none` and unknown names give `None`.
+    pub fn from_jose_name(name: &str) -> Option<Self> {
+        TABLE
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(a, _, _)| *a)
+    }
+
+    /// The COSE algorithm identifier (RFC 9053): -7, -35, -36, -8, -37.
+    pub fn cose_id(self) -> i64 {
+        match self {
+            Algorithm::Es256 => -7,
+            Algorithm::Es384 => -35,
+            Algorithm::Es512 => -36,
+            Algorithm::EdDsa => -8,
+            Algorithm::Ps256 => -37,
+        }
+    }
+
+    /// Parses a COSE algorithm identifier.
+    pub fn from_cose_id(id: i64) -> Option<Self> {
+        TABLE.iter().find(|(_, _, i)| *i == id).map(|(a, _, _)| *a)
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.jose_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_roundtrip() {
+        for (alg, name, id) in TABLE {
+            assert_eq!(alg.jose_name(), name);
+            assert_eq!(alg.cose_id(), id);
+            assert_eq!(Algorithm::from_jose_name(name), Some(alg));
+            assert_eq!(Algorithm::from_cose_id(id), Some(alg));
+        }
+        assert_eq!(Algorithm::ALL.len(), TABLE.len());
+    }
+
+    #[test]
+    fn unknown_names_and_ids() {
+        for name in [
+            "none", "NONE", "es256", "HS256", "RS256", "", "EDDSA", "Ed25519",
+        ] {
+            assert_eq!(Algorithm::from_jose_name(name), None, "{name}");
+        }
+        for id in [0, -6, -9, -257, 7, i64::MIN, i64::MAX] {
+            assert_eq!(Algorithm::from_cose_id(id), None, "{id}");
+        }
+    }
+}
