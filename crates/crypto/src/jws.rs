@@ -113,3 +113,210 @@ impl CompactJws {
         key.verify(self.signing_input.as_bytes(), &self.signature)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Jwk;
+
+    /// RFC 7515 Appendix A.3 (ES256).
+    const A3_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}"#;
+    const A3_JWS: &str = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+    /// RFC 7515 Appendix A.4 (ES512, P-521).
+    const A4_JWK: &str = r#"{"kty":"EC","crv":"P-521","x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk","y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"}"#;
+    const A4_JWS: &str = "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZA.AdwMgeerwtHoh-l192l60hp9wAHZFVJbLfD_UxMi70cwnZOYaRI1bKPWROc-mZZqwqT2SI-KGDKB34XO0aw_7XdtAG8GaSwFKdCAPZgoXD2YBJZCPEX3xKpRwcdOO8KpEHwJjyqOgzDO7iKvU8vcnwNrmxYbSW9ERBXukOXolLzeO_Jn";
+    /// RFC 8037 Appendix A.1/A.4 (Ed25519, deterministic).
+    const ED_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    const ED_JWS: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+
+    fn jwk(json: &str) -> Jwk {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn rfc_vectors_verify() {
+        // (public JWK, token, algorithm, expected payload)
+        let cases: &[(&str, &str, Algorithm, &[u8])] = &[
+            (
+                A3_JWK,
+                A3_JWS,
+                Algorithm::Es256,
+                b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}",
+            ),
+            (A4_JWK, A4_JWS, Algorithm::Es512, b"Payload"),
+            (ED_JWK, ED_JWS, Algorithm::EdDsa, b"Example of Ed25519 signing"),
+        ];
+        for (key_json, token, alg, payload) in cases {
+            let key = VerifyingKey::from_jwk(&jwk(key_json)).unwrap();
+            assert_eq!(key.algorithm(), *alg);
+            let jws = decode_compact(token).unwrap();
+            assert_eq!(jws.algorithm().unwrap(), *alg);
+            assert_eq!(jws.payload, *payload);
+            jws.verify(&key, &Algorithm::ALL).unwrap();
+            jws.verify(&key, &[*alg]).unwrap();
+        }
+    }
+
+    #[test]
+    fn rfc8037_ed25519_signature_is_reproduced() {
+        let key = SigningKey::from_jwk(&jwk(ED_JWK)).unwrap();
+        assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let token = sign_compact(Map::new(), b"Example of Ed25519 signing", &key).unwrap();
+        assert_eq!(token, ED_JWS);
+    }
+
+    #[test]
+    fn sign_then_verify_keeps_header_members() {
+        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+            let key = SigningKey::generate(alg).unwrap();
+            let mut header = Map::new();
+            header.insert("typ".into(), Value::String("statuslist+jwt".into()));
+            header.insert("kid".into(), Value::String(key.kid()));
+            // A caller-supplied alg is overwritten by the key's.
+            header.insert("alg".into(), Value::String("none".into()));
+            let token = sign_compact(header, b"{\"sub\":\"x\"}", &key).unwrap();
+            let jws = decode_compact(&token).unwrap();
+            assert_eq!(jws.header["typ"], "statuslist+jwt");
+            assert_eq!(jws.header["kid"], Value::String(key.kid()));
+            assert_eq!(jws.header["alg"], alg.jose_name());
+            assert_eq!(jws.payload, b"{\"sub\":\"x\"}");
+            jws.verify(&key.verifying_key(), &[alg]).unwrap();
+        }
+    }
+
+    #[test]
+    fn tampering_is_rejected() {
+        let key = VerifyingKey::from_jwk(&jwk(A3_JWK)).unwrap();
+        let parts: Vec<&str> = A3_JWS.split('.').collect();
+        let other_payload = b64::encode_url(b"{\"iss\":\"eve\"}");
+        let mut sig = b64::decode_url(parts[2]).unwrap();
+        sig[10] ^= 0x40;
+        let flipped_sig = b64::encode_url(&sig);
+        let tampered = [
+            format!("{}.{}.{}", parts[0], other_payload, parts[2]),
+            format!("{}.{}.{}", parts[0], parts[1], flipped_sig),
+            format!("{}.{}.{}", parts[0], parts[1], &parts[2][..40]),
+            format!("{}.{}.", parts[0], parts[1]),
+        ];
+        for token in &tampered {
+            let jws = decode_compact(token).unwrap();
+            assert_eq!(
+                jws.verify(&key, &[Algorithm::Es256]),
+                Err(CryptoError::InvalidSignature),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_compact_is_rejected() {
+        let header = b64::encode_url(br#"{"alg":"ES256"}"#);
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "empty"),
+            ("abc".into(), "one part"),
+            (format!("{header}.e30"), "two parts"),
+            (format!("{header}.e30.AA.AA"), "four parts"),
+            (format!("{header}.e30.AA.AA.AA"), "five parts (JWE)"),
+            (format!("{header}=.e30.AA"), "padded header"),
+            (format!("{header}.e3+.AA"), "standard alphabet payload"),
+            (format!("{header}.e30.A"), "impossible base64 length"),
+            (
+                format!("{}.e30.AA", b64::encode_url(b"[1,2]")),
+                "array header",
+            ),
+            (
+                format!("{}.e30.AA", b64::encode_url(b"\"ES256\"")),
+                "string header",
+            ),
+            (
+                format!("{}.e30.AA", b64::encode_url(b"{\"alg\":")),
+                "truncated JSON header",
+            ),
+            (
+                format!("{}.e30.AA", b64::encode_url(&[0xff, 0xfe])),
+                "binary header",
+            ),
+        ];
+        for (token, why) in &cases {
+            assert!(decode_compact(token).is_err(), "{why}: {token}");
+        }
+    }
+
+    #[test]
+    fn algorithm_header_is_checked() {
+        let es256 = VerifyingKey::from_jwk(&jwk(A3_JWK)).unwrap();
+        let body = A3_JWS.split_once('.').unwrap().1;
+        // (header JSON, expected error)
+        let cases: &[(&str, CryptoError)] = &[
+            (r#"{"alg":"none"}"#, CryptoError::AlgorithmNone),
+            (
+                r#"{"alg":"HS256"}"#,
+                CryptoError::UnsupportedAlgorithm("HS256".into()),
+            ),
+            (
+                r#"{"alg":"es256"}"#,
+                CryptoError::UnsupportedAlgorithm("es256".into()),
+            ),
+            (
+                r#"{"alg":"EdDSA"}"#,
+                CryptoError::AlgorithmMismatch {
+                    header: "EdDSA",
+                    key: "ES256",
+                },
+            ),
+            (
+                r#"{"alg":"ES384"}"#,
+                CryptoError::AlgorithmMismatch {
+                    header: "ES384",
+                    key: "ES256",
+                },
+            ),
+            (
+                r#"{"alg":"PS256"}"#,
+                CryptoError::AlgorithmNotAllowed {
+                    alg: "PS256",
+                    allowed: "ES256, ES384, EdDSA".into(),
+                },
+            ),
+        ];
+        let allowed = [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa];
+        for (header, expected) in cases {
+            let token = format!("{}.{}", b64::encode_url(header.as_bytes()), body);
+            let jws = decode_compact(&token).unwrap();
+            assert_eq!(
+                jws.verify(&es256, &allowed).unwrap_err(),
+                *expected,
+                "{header}"
+            );
+        }
+        for header in [r#"{}"#, r#"{"alg":7}"#, r#"{"alg":null}"#] {
+            let token = format!("{}.{}", b64::encode_url(header.as_bytes()), body);
+            let jws = decode_compact(&token).unwrap();
+            assert!(matches!(jws.algorithm(), Err(CryptoError::MalformedJws(_))));
+        }
+        // A valid ES256 token is refused when ES256 is not allowed.
+        let jws = decode_compact(A3_JWS).unwrap();
+        assert_eq!(
+            jws.verify(&es256, &[Algorithm::EdDsa]),
+            Err(CryptoError::AlgorithmNotAllowed {
+                alg: "ES256",
+                allowed: "EdDSA".into()
+            })
+        );
+        assert!(jws.verify(&es256, &[]).is_err());
+    }
+
+    #[test]
+    fn crit_header_is_rejected() {
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        let mut header = Map::new();
+        header.insert("crit".into(), serde_json::json!(["exp"]));
+        header.insert("exp".into(), serde_json::json!(1));
+        let token = sign_compact(header, b"x", &key).unwrap();
+        let jws = decode_compact(&token).unwrap();
+        assert!(matches!(
+            jws.verify(&key.verifying_key(), &[Algorithm::Es256]),
+            Err(CryptoError::MalformedJws(_))
+        ));
+    }
+}

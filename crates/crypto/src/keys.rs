@@ -625,4 +625,207 @@ mod tests {
             ));
         }
     }
+
+    fn jwk(json: &str) -> Jwk {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const P256_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const P256_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn bad_public_jwks_are_rejected() {
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!(r#"{{"kty":"EC","crv":"P-384","x":"{P256_X}","y":"{P256_Y}"}}"#),
+                "P-256 coordinates labelled P-384",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"secp256k1","x":"{P256_X}","y":"{P256_Y}"}}"#),
+                "unsupported curve",
+            ),
+            (
+                format!(r#"{{"kty":"EC","x":"{P256_X}","y":"{P256_Y}"}}"#),
+                "missing crv",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}"}}"#),
+                "missing y",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"AAAA{P256_Y}"}}"#),
+                "y too long",
+            ),
+            (
+                format!(
+                    r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{P256_Y}"}}"#,
+                    &P256_X[..42]
+                ),
+                "x too short",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_X}"}}"#),
+                "point not on curve",
+            ),
+            (
+                format!(
+                    r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","alg":"ES384"}}"#
+                ),
+                "alg does not match curve",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}=","y":"{P256_Y}"}}"#),
+                "padded base64",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"X25519","x":"{ED_X}"}}"#),
+                "X25519 is not a signature curve",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed448","x":"{ED_X}"}}"#),
+                "Ed448 unsupported",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, &ED_X[..40]),
+                "short Ed25519 key",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}AA"}}"#),
+                "long Ed25519 key",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}","alg":"ES256"}}"#),
+                "alg mismatch",
+            ),
+            (
+                r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#.to_owned(),
+                "RSA JWK",
+            ),
+            (r#"{"kty":"oct","k":"AAAA"}"#.to_owned(), "symmetric key"),
+        ];
+        for (json, why) in &cases {
+            assert!(VerifyingKey::from_jwk(&jwk(json)).is_err(), "{why}: {json}");
+        }
+        // The good ones of the same shape are accepted (so the table tests what it says).
+        VerifyingKey::from_jwk(&jwk(&format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","alg":"ES256"}}"#
+        )))
+        .unwrap();
+        VerifyingKey::from_jwk(&jwk(&format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}","alg":"EdDSA"}}"#
+        )))
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_private_jwks_are_rejected() {
+        let d_other = "jpsQnnGQmL-YBIffH1136cLnT8EgfH3cTzP9kGkoFtM";
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!(
+                    r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","d":"{d_other}"}}"#
+                ),
+                "d of another key",
+            ),
+            (
+                format!(r#"{{"kty":"EC","crv":"P-256","x":"{P256_X}","y":"{P256_Y}","d":"AAAA"}}"#),
+                "short d",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}","d":"{d_other}"}}"#),
+                "Ed25519 seed of another key",
+            ),
+            (
+                format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{ED_X}","d":"AAAA"}}"#),
+                "short seed",
+            ),
+        ];
+        for (json, why) in &cases {
+            assert!(SigningKey::from_jwk(&jwk(json)).is_err(), "{why}");
+        }
+    }
+
+    /// (SPKI DER, algorithm, a signer for it) for every verify algorithm, signed by AWS-LC
+    /// directly so that verify-only algorithms get a roundtrip too.
+    fn spki_and_signature(alg: Algorithm, msg: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
+        use aws_lc_rs::signature::{
+            RsaKeyPair, ECDSA_P384_SHA384_FIXED_SIGNING, ECDSA_P521_SHA512_FIXED_SIGNING,
+            RSA_PSS_SHA256,
+        };
+        let rng = SystemRandom::new();
+        match alg {
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
+                let signing = match alg {
+                    Algorithm::Es256 => &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    Algorithm::Es384 => &ECDSA_P384_SHA384_FIXED_SIGNING,
+                    _ => &ECDSA_P521_SHA512_FIXED_SIGNING,
+                };
+                let pair = EcdsaKeyPair::generate(signing).unwrap();
+                let spki: PublicKeyX509Der = pair.public_key().as_der().unwrap();
+                let sig = pair.sign(&rng, msg).unwrap();
+                (spki.as_ref().to_vec(), sig.as_ref().to_vec())
+            }
+            Algorithm::EdDsa => {
+                let pair = Ed25519KeyPair::generate().unwrap();
+                let spki: PublicKeyX509Der = pair.public_key().as_der().unwrap();
+                (spki.as_ref().to_vec(), pair.sign(msg).as_ref().to_vec())
+            }
+            Algorithm::Ps256 => {
+                let pkcs8 = PrivateDecryptingKey::generate(KeySize::Rsa2048)
+                    .unwrap()
+                    .as_der()
+                    .unwrap();
+                let pair = RsaKeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+                let spki: PublicKeyX509Der = pair.public_key().as_der().unwrap();
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PSS_SHA256, &rng, msg, &mut sig).unwrap();
+                (spki.as_ref().to_vec(), sig)
+            }
+        }
+    }
+
+    #[test]
+    fn spki_roundtrip_for_every_algorithm() {
+        let msg = b"verify me";
+        for alg in Algorithm::ALL {
+            let (spki, sig) = spki_and_signature(alg, msg);
+            let key = VerifyingKey::from_spki_der(&spki).unwrap();
+            assert_eq!(key.algorithm(), alg);
+            key.verify(msg, &sig).unwrap();
+            assert_eq!(
+                key.verify(b"verify mE", &sig),
+                Err(CryptoError::InvalidSignature),
+                "{alg}"
+            );
+            let mut bad = sig.clone();
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert_eq!(
+                key.verify(msg, &bad),
+                Err(CryptoError::InvalidSignature),
+                "{alg}"
+            );
+            let jwk = key.to_jwk();
+            assert_eq!(jwk.alg.as_deref(), Some(alg.jose_name()));
+            assert_eq!(jwk.kid.as_deref(), Some(key.thumbprint().as_str()));
+            if alg != Algorithm::Ps256 {
+                // EC and OKP keys survive SPKI -> JWK -> key.
+                assert_eq!(VerifyingKey::from_jwk(&jwk).unwrap(), key);
+                assert_eq!(jwk.thumbprint().unwrap(), key.thumbprint());
+            }
+            // Truncated and extended DER is rejected.
+            assert!(
+                VerifyingKey::from_spki_der(&spki[..spki.len() - 1]).is_err(),
+                "{alg}"
+            );
+            let mut longer = spki.clone();
+            longer.push(0);
+            assert!(VerifyingKey::from_spki_der(&longer).is_err(), "{alg}");
+        }
+        assert!(VerifyingKey::from_spki_der(&[]).is_err());
+        assert!(VerifyingKey::from_spki_der(&[0x30, 0x00]).is_err());
+    }
 }

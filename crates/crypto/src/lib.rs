@@ -24,6 +24,8 @@ mod error;
 mod jwk;
 pub mod jws;
 mod keys;
+pub mod seal;
+pub mod x509;
 
 pub use algorithm::Algorithm;
 pub use error::CryptoError;
