@@ -319,4 +319,34 @@ mod tests {
             Err(CryptoError::MalformedJws(_))
         ));
     }
+
+    /// Every single-character change and every truncation of a valid token is rejected
+    /// (by decoding or by verification), and none panics.
+    #[test]
+    fn every_mutation_is_rejected() {
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        let mut header = Map::new();
+        header.insert("typ".into(), Value::String("JWT".into()));
+        let token = sign_compact(header, br#"{"sub":"ada"}"#, &key).unwrap();
+        let vk = key.verifying_key();
+        let accepts = |t: &str| {
+            decode_compact(t)
+                .and_then(|j| j.verify(&vk, &[Algorithm::Es256]))
+                .is_ok()
+        };
+        assert!(accepts(&token));
+        for (i, original) in token.char_indices() {
+            for replacement in ['A', 'z', '-', '_', '.', '=', ' ', 'é'] {
+                if replacement == original {
+                    continue;
+                }
+                let mut mutated = token.clone();
+                mutated.replace_range(i..i + 1, replacement.encode_utf8(&mut [0; 4]));
+                assert!(!accepts(&mutated), "position {i} -> {replacement:?}");
+            }
+        }
+        for len in 0..token.len() {
+            assert!(!accepts(&token[..len]), "truncated to {len}");
+        }
+    }
 }

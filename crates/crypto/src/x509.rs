@@ -74,11 +74,11 @@ pub fn parse_certificate(input: &[u8]) -> Result<SignerCertificate, CryptoError>
 }
 
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let trimmed = input.trim_ascii();
-    if trimmed.first() == Some(&0x30) {
-        return Ok(trimmed.to_vec());
+    // Binary DER is taken byte for byte (its last byte may well look like whitespace).
+    if input.first() == Some(&0x30) {
+        return Ok(input.to_vec());
     }
-    let text = std::str::from_utf8(trimmed)
+    let text = std::str::from_utf8(input.trim_ascii())
         .map_err(|_| invalid("input is neither DER (starts with 0x30), PEM, nor base64 text"))?;
     let body = match text.find(PEM_BEGIN) {
         Some(start) => {

@@ -172,4 +172,24 @@ fn pem_der_and_base64_forms_agree() {
     for (why, input) in broken {
         assert!(parse_certificate(&input).is_err(), "{why}");
     }
+    // Every truncation is an error; bit flips never panic (a flip inside the signature or
+    // a string may still parse, since parsing does not check the issuer's signature).
+    for len in 0..der.len() {
+        assert!(
+            parse_certificate(&der[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    for i in 0..der.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut flipped = der.clone();
+            flipped[i] ^= bit;
+            if let Ok(cert) = parse_certificate(&flipped) {
+                assert_ne!(
+                    cert.kid, from_b64.kid,
+                    "a changed certificate has another kid"
+                );
+            }
+        }
+    }
 }
