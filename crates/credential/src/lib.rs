@@ -5,4 +5,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod base45;
+pub mod cose;
+pub mod cwt;
+pub mod bundle;
+pub mod error;
+pub mod qr;
 pub mod report;
+pub mod sdjwt;
+pub mod status_list;
+pub mod trust;
+
+pub use error::CredentialError;

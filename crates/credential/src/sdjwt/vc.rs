@@ -1,0 +1,580 @@
+//! SD-JWT VC (IETF draft-ietf-oauth-sd-jwt-vc): `typ: dc+sd-jwt`, `vct`,
+//! `iss`, `iat`, `nbf`, `exp`, `cnf.jwk`, `status.status_list{idx, uri}` on
+//! top of SD-JWT, and the verifier that reports step by step.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tillit_crypto::{x509, Jwk, SigningKey, VerifyingKey};
+
+use super::core::{numeric_date, KeyBinding, KeyBindingCheck, SdJwt, CLOCK_SKEW_SECONDS};
+use super::issue::{issue, IssueOptions, Issued};
+use super::path::ClaimPath;
+use crate::error::CredentialError;
+use crate::report::{Format, Step, VerificationReport, VerifyOptions};
+use crate::status_list::{STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID};
+use crate::trust::{TrustStore, TrustedIssuer, TrustedKey};
+
+/// The media type Tillit issues (SD-JWT VC draft ≥ 06).
+pub const TYP_DC_SD_JWT: &str = "dc+sd-jwt";
+/// The media type of earlier drafts, still accepted when verifying (the draft asks verifiers to accept both during the transition).
+pub const TYP_VC_SD_JWT: &str = "vc+sd-jwt";
+
+/// Claims that the SD-JWT VC draft forbids to be selectively disclosable.
+pub const NEVER_SELECTIVE: [&str; 7] =
+    ["iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"];
+
+/// `status.status_list` (Token Status List draft §6.1): where to look up this credential's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReference {
+    pub idx: u64,
+    pub uri: String,
+}
+
+impl StatusReference {
+    /// `{"status_list": {"idx": …, "uri": …}}`
+    pub fn to_json(&self) -> Value {
+        let mut list = Map::new();
+        list.insert("idx".into(), Value::from(self.idx));
+        list.insert("uri".into(), Value::String(self.uri.clone()));
+        let mut status = Map::new();
+        status.insert("status_list".into(), Value::Object(list));
+        Value::Object(status)
+    }
+
+    /// Read the reference from a `status` claim; `Ok(None)` when it has no `status_list`.
+    pub fn from_status_claim(status: &Value) -> Result<Option<Self>, CredentialError> {
+        let bad = |m: &str| CredentialError::StatusList(format!("status claim: {m}"));
+        let obj = status.as_object().ok_or_else(|| bad("not a JSON object"))?;
+        let Some(list) = obj.get("status_list") else {
+            return Ok(None);
+        };
+        let list = list
+            .as_object()
+            .ok_or_else(|| bad("status_list is not an object"))?;
+        let idx = list
+            .get("idx")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("idx is not a non-negative integer"))?;
+        let uri = list
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("uri is not a string"))?;
+        Ok(Some(Self {
+            idx,
+            uri: uri.to_string(),
+        }))
+    }
+}
+
+/// What an issuer puts into an SD-JWT VC.
+#[derive(Debug, Clone)]
+pub struct VcInput {
+    /// Verifiable credential type, e.g. `https://ankeborg.se/vct/parking-permit`.
+    pub vct: String,
+    pub iss: String,
+    pub iat: DateTime<Utc>,
+    pub nbf: Option<DateTime<Utc>>,
+    pub exp: Option<DateTime<Utc>>,
+    pub sub: Option<String>,
+    /// The holder's public key, put into `cnf.jwk` (private members are dropped).
+    pub holder_key: Option<Jwk>,
+    pub status: Option<StatusReference>,
+    /// The attestation's own claims (must not use the registered names above).
+    pub claims: Map<String, Value>,
+}
+
+/// Issue an SD-JWT VC. `selective` names the selectively disclosable claims;
+/// `iss`, `nbf`, `exp`, `cnf`, `vct` and `status` can never be.
+pub fn issue_vc(
+    input: &VcInput,
+    selective: &[ClaimPath],
+    key: &SigningKey,
+    opts: &IssueOptions,
+) -> Result<Issued, CredentialError> {
+    for path in selective {
+        if let Some(first) = path.first_key() {
+            if NEVER_SELECTIVE.contains(&first) && path.0.len() == 1 {
+                return Err(CredentialError::InvalidInput(format!(
+                    "claim {first:?} cannot be selectively disclosable in an SD-JWT VC"
+                )));
+            }
+            if NEVER_SELECTIVE.contains(&first) {
+                return Err(CredentialError::InvalidInput(format!(
+                    "claims inside {first:?} cannot be selectively disclosable in an SD-JWT VC"
+                )));
+            }
+        }
+    }
+    let mut payload = Map::new();
+    payload.insert("iss".into(), Value::String(input.iss.clone()));
+    payload.insert("iat".into(), Value::from(input.iat.timestamp()));
+    if let Some(nbf) = input.nbf {
+        payload.insert("nbf".into(), Value::from(nbf.timestamp()));
+    }
+    if let Some(exp) = input.exp {
+        payload.insert("exp".into(), Value::from(exp.timestamp()));
+    }
+    payload.insert("vct".into(), Value::String(input.vct.clone()));
+    if let Some(sub) = &input.sub {
+        payload.insert("sub".into(), Value::String(sub.clone()));
+    }
+    if let Some(holder) = &input.holder_key {
+        let mut cnf = Map::new();
+        cnf.insert("jwk".into(), serde_json::to_value(holder.to_public())?);
+        payload.insert("cnf".into(), Value::Object(cnf));
+    }
+    if let Some(status) = &input.status {
+        payload.insert("status".into(), status.to_json());
+    }
+    for (k, v) in &input.claims {
+        if payload.contains_key(k) || NEVER_SELECTIVE.contains(&k.as_str()) {
+            return Err(CredentialError::InvalidInput(format!(
+                "claim {k:?} is set by the SD-JWT VC envelope; remove it from the attestation claims"
+            )));
+        }
+        payload.insert(k.clone(), v.clone());
+    }
+    let mut opts = opts.clone();
+    if opts.typ.is_none() {
+        opts.typ = Some(TYP_DC_SD_JWT.into());
+    }
+    issue(payload, selective, key, &opts)
+}
+
+/// A verified SD-JWT VC.
+#[derive(Debug, Clone)]
+pub struct VerifiedVc {
+    pub vct: String,
+    pub iss: Option<String>,
+    /// The disclosed claims (processed payload, without `_sd`/`_sd_alg`).
+    pub claims: Map<String, Value>,
+    /// The claims that were disclosed, by path.
+    pub disclosed: Vec<ClaimPath>,
+    /// The trust-list entry of the issuer, when the key came with one.
+    pub issuer: Option<TrustedIssuer>,
+    pub key_binding: Option<KeyBinding>,
+    pub status: Option<StatusReference>,
+}
+
+/// Verify an SD-JWT VC (issuance form or presentation) and return the typed result.
+///
+/// Fails on the first problem (see [`verify_report`] for every step).
+pub fn verify(
+    input: &str,
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+) -> Result<VerifiedVc, CredentialError> {
+    let (_, result) = run(input, trust, opts);
+    result
+}
+
+/// Verify an SD-JWT VC and report each step.
+///
+/// Steps: `signature` = issuer signature (allow-listed algorithm) and every
+/// disclosure's digest; `trusted_issuer` = a key in the store for `kid`/`x5c`/`iss`
+/// whose issuer may issue this `vct` at `opts.at`; `validity` = `exp`/`nbf`/`iat`
+/// with [`CLOCK_SKEW_SECONDS`]; `status` = the referenced status list when the
+/// store has it (null otherwise); `rules` = null (no CertLogic for SD-JWT VC yet);
+/// `holder_binding` = the KB-JWT when present, required when `opts.audience` or
+/// `opts.nonce` is set.
+pub fn verify_report(input: &str, trust: &TrustStore, opts: &VerifyOptions) -> VerificationReport {
+    run(input, trust, opts).0
+}
+
+struct Run {
+    report: VerificationReport,
+    first_error: Option<CredentialError>,
+}
+
+impl Run {
+    fn fail(&mut self, step: Step, err: CredentialError) {
+        self.report.fail(step, err.to_string());
+        if self.first_error.is_none() {
+            self.first_error = Some(err);
+        }
+    }
+
+    fn done(
+        self,
+        verified: Option<VerifiedVc>,
+    ) -> (VerificationReport, Result<VerifiedVc, CredentialError>) {
+        let report = self.report.finish();
+        let result = match (self.first_error, verified) {
+            (Some(e), _) => Err(e),
+            (None, Some(v)) => Ok(v),
+            (None, None) => Err(CredentialError::InvalidInput(
+                "verification did not complete".into(),
+            )),
+        };
+        (report, result)
+    }
+}
+
+fn run(
+    input: &str,
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+) -> (VerificationReport, Result<VerifiedVc, CredentialError>) {
+    let mut report = VerificationReport::new();
+    report.format = Some(Format::SdJwtVc);
+    let mut run = Run {
+        report,
+        first_error: None,
+    };
+
+    // Parse and check the envelope.
+    let sd = match SdJwt::parse(input) {
+        Ok(sd) => sd,
+        Err(e) => {
+            run.fail(Step::Signature, e);
+            return run.done(None);
+        }
+    };
+    match sd.header().get("typ").and_then(Value::as_str) {
+        Some(TYP_DC_SD_JWT) | Some(TYP_VC_SD_JWT) => {}
+        other => {
+            run.fail(
+                Step::Signature,
+                CredentialError::malformed(
+                    "SD-JWT VC",
+                    format!("header typ is {other:?}; an SD-JWT VC has typ \"dc+sd-jwt\""),
+                ),
+            );
+            return run.done(None);
+        }
+    }
+
+    // Find the issuer's key.
+    let candidates = match candidate_keys(&sd, trust) {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => {
+            let kid = sd
+                .header()
+                .get("kid")
+                .and_then(Value::as_str)
+                .unwrap_or("-");
+            let iss = sd
+                .payload()
+                .get("iss")
+                .and_then(Value::as_str)
+                .unwrap_or("-");
+            run.fail(
+                Step::TrustedIssuer,
+                CredentialError::UntrustedIssuer(format!(
+                    "no trusted key for kid {kid:?} or issuer {iss:?}; add the issuer's key (--cert) or a trust bundle (--bundle)"
+                )),
+            );
+            return run.done(None);
+        }
+        Err(e) => {
+            run.fail(Step::TrustedIssuer, e);
+            return run.done(None);
+        }
+    };
+
+    // Issuer signature.
+    let mut signer: Option<&TrustedKey> = None;
+    let mut last_err = None;
+    for key in &candidates {
+        match sd.verify_signature(&key.key) {
+            Ok(()) => {
+                signer = Some(key);
+                break;
+            }
+            Err(e @ CredentialError::AlgorithmNotAllowed(_)) => {
+                last_err = Some(e);
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some(signer) = signer else {
+        let err =
+            last_err.unwrap_or_else(|| CredentialError::BadSignature("no key verified".into()));
+        run.fail(Step::Signature, err);
+        return run.done(None);
+    };
+
+    // Disclosures.
+    let processed = match sd.process() {
+        Ok(p) => p,
+        Err(e) => {
+            run.fail(Step::Signature, e);
+            return run.done(None);
+        }
+    };
+    let claims = processed.claims;
+    if let Err(e) = check_vc_claims(sd.payload(), &claims) {
+        run.fail(Step::Signature, e);
+        return run.done(None);
+    }
+    run.report.pass(Step::Signature);
+    let vct = claims
+        .get("vct")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    run.report.claims = Value::Object(claims.clone());
+
+    // Trusted issuer.
+    match check_issuer(signer, iss.as_deref(), &vct, opts.at) {
+        Ok(()) => run.report.pass(Step::TrustedIssuer),
+        Err(e) => run.fail(Step::TrustedIssuer, e),
+    }
+
+    // Validity window.
+    match check_validity(&claims, opts.at) {
+        Ok(()) => run.report.pass(Step::Validity),
+        Err(e) => run.fail(Step::Validity, e),
+    }
+
+    // Status.
+    let status = match claims
+        .get("status")
+        .map(StatusReference::from_status_claim)
+        .transpose()
+    {
+        Ok(s) => s.flatten(),
+        Err(e) => {
+            run.fail(Step::Status, e);
+            None
+        }
+    };
+    if let Some(reference) = &status {
+        match check_status(reference, signer.issuer.as_ref(), trust) {
+            Ok(Some(())) => run.report.pass(Step::Status),
+            Ok(None) => {}
+            Err(e) => run.fail(Step::Status, e),
+        }
+    }
+
+    // Holder binding.
+    let required = opts.audience.is_some() || opts.nonce.is_some();
+    let mut key_binding = None;
+    if sd.kb_jwt().is_some() {
+        let check = KeyBindingCheck {
+            audience: opts.audience.as_deref(),
+            nonce: opts.nonce.as_deref(),
+            at: opts.at,
+        };
+        match holder_key(&claims).and_then(|k| sd.verify_key_binding(&k, &check)) {
+            Ok(kb) => {
+                run.report.pass(Step::HolderBinding);
+                key_binding = Some(kb);
+            }
+            Err(e) => run.fail(Step::HolderBinding, e),
+        }
+    } else if required {
+        run.fail(
+            Step::HolderBinding,
+            CredentialError::KeyBinding(
+                "the verifier asked for key binding (audience/nonce) but the presentation has no KB-JWT".into(),
+            ),
+        );
+    }
+
+    let verified = VerifiedVc {
+        vct,
+        iss,
+        claims,
+        disclosed: processed
+            .revealed
+            .into_iter()
+            .map(|(_, p)| ClaimPath(p))
+            .collect(),
+        issuer: signer.issuer.clone(),
+        key_binding,
+        status,
+    };
+    run.done(Some(verified))
+}
+
+/// Issuer key lookup: header `kid` in the store; else the `x5c` leaf; else every key of `iss`.
+fn candidate_keys<'t>(
+    sd: &SdJwt,
+    trust: &'t TrustStore,
+) -> Result<Vec<&'t TrustedKey>, CredentialError> {
+    if let Some(kid) = sd.header().get("kid").and_then(Value::as_str) {
+        let keys = trust.keys_for_jwt_kid(kid);
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+    }
+    if let Some(leaf) = sd
+        .header()
+        .get("x5c")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        let leaf = leaf.as_str().ok_or_else(|| {
+            CredentialError::malformed("SD-JWT VC", "x5c entries must be base64 strings")
+        })?;
+        let cert = x509::parse_certificate(leaf.as_bytes())?;
+        let thumbprint = cert.key.thumbprint();
+        let keys: Vec<&TrustedKey> = trust
+            .keys()
+            .iter()
+            .filter(|k| {
+                k.certificate.as_ref().is_some_and(|c| c.der == cert.der)
+                    || k.key.thumbprint() == thumbprint
+            })
+            .collect();
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+    }
+    if let Some(iss) = sd.payload().get("iss").and_then(Value::as_str) {
+        return Ok(trust.keys_for_issuer(iss));
+    }
+    Ok(Vec::new())
+}
+
+/// Envelope rules of the SD-JWT VC draft: `vct` present, registered claims not selectively disclosed.
+fn check_vc_claims(
+    signed: &Map<String, Value>,
+    claims: &Map<String, Value>,
+) -> Result<(), CredentialError> {
+    for name in NEVER_SELECTIVE {
+        if claims.contains_key(name) && !signed.contains_key(name) {
+            return Err(CredentialError::Disclosure(format!(
+                "claim {name:?} was selectively disclosed; the SD-JWT VC format forbids that"
+            )));
+        }
+    }
+    match claims.get("vct") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        _ => {
+            return Err(CredentialError::malformed(
+                "SD-JWT VC",
+                "no vct (credential type) claim",
+            ))
+        }
+    }
+    if let Some(iss) = claims.get("iss") {
+        if !iss.is_string() {
+            return Err(CredentialError::malformed(
+                "SD-JWT VC",
+                "iss is not a string",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_issuer(
+    key: &TrustedKey,
+    iss: Option<&str>,
+    vct: &str,
+    at: DateTime<Utc>,
+) -> Result<(), CredentialError> {
+    let Some(issuer) = &key.issuer else {
+        return Ok(()); // a key trusted directly (--cert) vouches for any issuer name and type
+    };
+    if let Some(iss) = iss {
+        if iss != issuer.id {
+            return Err(CredentialError::UntrustedIssuer(format!(
+                "the credential says iss {iss:?} but was signed with a key of issuer {:?}",
+                issuer.id
+            )));
+        }
+    }
+    issuer.check(Some(vct), at)
+}
+
+fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, CredentialError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => numeric_date(v).map(Some).ok_or_else(|| {
+            CredentialError::malformed("SD-JWT VC", format!("{name} is not a NumericDate"))
+        }),
+    }
+}
+
+fn fmt_time(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+}
+
+/// `exp`, `nbf` and `iat` against `at`, each with [`CLOCK_SKEW_SECONDS`] of tolerance.
+pub(crate) fn check_validity(
+    claims: &Map<String, Value>,
+    at: DateTime<Utc>,
+) -> Result<(), CredentialError> {
+    let now = at.timestamp();
+    if let Some(exp) = time_claim(claims, "exp")? {
+        if now > exp.saturating_add(CLOCK_SKEW_SECONDS) {
+            return Err(CredentialError::Expired {
+                expired_at: fmt_time(exp),
+                at: at.to_rfc3339(),
+            });
+        }
+    }
+    for name in ["nbf", "iat"] {
+        if let Some(t) = time_claim(claims, name)? {
+            if now < t.saturating_sub(CLOCK_SKEW_SECONDS) {
+                return Err(CredentialError::NotYetValid {
+                    valid_from: fmt_time(t),
+                    at: at.to_rfc3339(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Ok(Some(()))` valid, `Ok(None)` list not in the store, `Err` revoked/suspended/unusable.
+fn check_status(
+    reference: &StatusReference,
+    issuer: Option<&TrustedIssuer>,
+    trust: &TrustStore,
+) -> Result<Option<()>, CredentialError> {
+    if let Some(issuer) = issuer {
+        if !issuer.status_list_uris.is_empty() && !issuer.status_list_uris.contains(&reference.uri)
+        {
+            return Err(CredentialError::StatusList(format!(
+                "status list {} is not one the issuer {} publishes",
+                reference.uri, issuer.id
+            )));
+        }
+    }
+    let Some(list) = trust.status_list(&reference.uri) else {
+        return Ok(None);
+    };
+    match list.get(reference.idx) {
+        None => Err(CredentialError::StatusList(format!(
+            "index {} is outside the status list {} ({} entries)",
+            reference.idx,
+            reference.uri,
+            list.len()
+        ))),
+        Some(STATUS_VALID) => Ok(Some(())),
+        Some(STATUS_INVALID) => Err(CredentialError::StatusList(
+            "the credential is revoked (status INVALID)".into(),
+        )),
+        Some(STATUS_SUSPENDED) => Err(CredentialError::StatusList(
+            "the credential is suspended (status SUSPENDED)".into(),
+        )),
+        Some(other) => Err(CredentialError::StatusList(format!(
+            "the credential has status 0x{other:02x}, which is not VALID"
+        ))),
+    }
+}
+
+/// The holder key from `cnf.jwk`.
+fn holder_key(claims: &Map<String, Value>) -> Result<VerifyingKey, CredentialError> {
+    let jwk = claims
+        .get("cnf")
+        .and_then(|c| c.get("jwk"))
+        .ok_or_else(|| {
+            CredentialError::KeyBinding(
+                "the credential has no cnf.jwk holder key to check the KB-JWT".into(),
+            )
+        })?;
+    let jwk: Jwk = serde_json::from_value(jwk.clone())
+        .map_err(|e| CredentialError::KeyBinding(format!("cnf.jwk is not a JWK: {e}")))?;
+    VerifyingKey::from_jwk(&jwk)
+        .map_err(|e| CredentialError::KeyBinding(format!("cnf.jwk is not usable: {e}")))
+}

@@ -1,0 +1,286 @@
+//! The verifier's trust store: which keys are trusted, for which issuers, and
+//! the current status lists, CertLogic rules and value sets that came with them.
+//!
+//! A [`TrustStore`] is built by hand (`add_jwk`, `add_certificate`) or opened
+//! from a signed offline bundle ([`crate::bundle::open_bundle`]). It is plain
+//! data: no I/O, no clock.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use tillit_crypto::{b64, x509::SignerCertificate, Jwk, VerifyingKey};
+
+use crate::error::CredentialError;
+use crate::status_list::StatusList;
+
+/// An issuer listed in a trust list (utfärdare / udsteder).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrustedIssuer {
+    /// The issuer identifier, as it appears in `iss` (usually an HTTPS URL).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    pub organisation: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    /// Attestation types (`vct`, or the QR type) this issuer may issue; empty = any type.
+    pub allowed_types: Vec<String>,
+    /// Status list URIs this issuer publishes.
+    pub status_list_uris: Vec<String>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl TrustedIssuer {
+    /// An issuer with only an id and a name; everything else open.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            organisation: None,
+            country: None,
+            allowed_types: Vec::new(),
+            status_list_uris: Vec::new(),
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+
+    /// Whether this issuer may issue attestations of type `ty` (empty list = any type).
+    pub fn allows_type(&self, ty: &str) -> bool {
+        self.allowed_types.is_empty() || self.allowed_types.iter().any(|t| t == ty)
+    }
+
+    /// Whether the issuer's validity window covers `at`.
+    pub fn is_valid_at(&self, at: DateTime<Utc>) -> bool {
+        self.valid_from.is_none_or(|from| at >= from)
+            && self.valid_until.is_none_or(|until| at <= until)
+    }
+
+    /// Checks type and validity together; the error says which failed.
+    pub fn check(&self, ty: Option<&str>, at: DateTime<Utc>) -> Result<(), CredentialError> {
+        if !self.is_valid_at(at) {
+            return Err(CredentialError::UntrustedIssuer(format!(
+                "issuer {} is not trusted at {} (trusted from {} until {})",
+                self.id,
+                at.to_rfc3339(),
+                self.valid_from.map_or("-".to_string(), |t| t.to_rfc3339()),
+                self.valid_until.map_or("-".to_string(), |t| t.to_rfc3339()),
+            )));
+        }
+        if let Some(ty) = ty {
+            if !self.allows_type(ty) {
+                return Err(CredentialError::UntrustedIssuer(format!(
+                    "issuer {} may not issue type {ty:?} (allowed: {})",
+                    self.id,
+                    self.allowed_types.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One trusted verification key, with how signers refer to it.
+#[derive(Clone)]
+pub struct TrustedKey {
+    /// COSE kid: DSC → SHA-256(DER)[..8]; JWK → first 8 bytes of the raw SHA-256 RFC 7638 thumbprint.
+    pub cose_kid: Vec<u8>,
+    /// JWS kid: the JWK's `kid`, else the RFC 7638 thumbprint (base64url).
+    pub jwt_kid: Option<String>,
+    pub key: VerifyingKey,
+    pub certificate: Option<SignerCertificate>,
+    pub issuer: Option<TrustedIssuer>,
+}
+
+/// What a verifier trusts, and the current revocation and rule data.
+#[derive(Clone, Default)]
+pub struct TrustStore {
+    keys: Vec<TrustedKey>,
+    status_lists: BTreeMap<String, StatusList>,
+    rules: Vec<serde_json::Value>,
+    value_sets: serde_json::Map<String, serde_json::Value>,
+    issued_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// First 8 bytes of the raw RFC 7638 thumbprint of `thumbprint_b64` (base64url).
+fn cose_kid_from_thumbprint(thumbprint_b64: &str) -> Vec<u8> {
+    b64::decode_url(thumbprint_b64)
+        .map(|raw| raw.into_iter().take(8).collect())
+        .unwrap_or_default()
+}
+
+impl TrustStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_key(&mut self, key: TrustedKey) {
+        self.keys.push(key);
+    }
+
+    /// Trust a DCC signer certificate directly (no issuer metadata); `cose_kid` = `cert.kid`.
+    pub fn add_certificate(&mut self, cert: SignerCertificate) {
+        self.add_certificate_for(cert, None);
+    }
+
+    /// Trust a signer certificate on behalf of `issuer`.
+    pub fn add_certificate_for(&mut self, cert: SignerCertificate, issuer: Option<TrustedIssuer>) {
+        let key = cert.key.clone();
+        let thumbprint = key.thumbprint();
+        self.keys.push(TrustedKey {
+            cose_kid: cert.kid.to_vec(),
+            jwt_kid: Some(thumbprint),
+            key,
+            certificate: Some(cert),
+            issuer,
+        });
+    }
+
+    /// Trust a public JWK (a private one is reduced to its public part).
+    ///
+    /// When the JWK carries `x5c`, the leaf certificate defines the key (so RSA
+    /// DSCs work too) and the COSE kid is the DCC one, SHA-256(DER)[..8]; if the
+    /// JWK also has key members they must match the certificate.
+    pub fn add_jwk(
+        &mut self,
+        jwk: &Jwk,
+        issuer: Option<TrustedIssuer>,
+    ) -> Result<(), CredentialError> {
+        let public = jwk.to_public();
+        if let Some(leaf) = public.x5c.as_ref().and_then(|chain| chain.first()) {
+            let cert = tillit_crypto::x509::parse_certificate(leaf.as_bytes())?;
+            let thumbprint = cert.key.thumbprint();
+            if public.x.is_some() {
+                let own = VerifyingKey::from_jwk(&Jwk {
+                    x5c: None,
+                    ..public.clone()
+                })?;
+                if own.thumbprint() != thumbprint {
+                    return Err(CredentialError::UntrustedIssuer(format!(
+                        "the x5c certificate of key {} holds a different key than the JWK",
+                        public.kid.as_deref().unwrap_or(&thumbprint)
+                    )));
+                }
+            }
+            self.keys.push(TrustedKey {
+                cose_kid: cert.kid.to_vec(),
+                jwt_kid: Some(public.kid.clone().unwrap_or(thumbprint)),
+                key: cert.key.clone(),
+                certificate: Some(cert),
+                issuer,
+            });
+            return Ok(());
+        }
+        let key = VerifyingKey::from_jwk(&public)?;
+        let thumbprint = key.thumbprint();
+        self.keys.push(TrustedKey {
+            cose_kid: cose_kid_from_thumbprint(&thumbprint),
+            jwt_kid: Some(public.kid.clone().unwrap_or(thumbprint)),
+            key,
+            certificate: None,
+            issuer,
+        });
+        Ok(())
+    }
+
+    /// Keys whose COSE kid equals `kid`.
+    pub fn keys_for_cose_kid(&self, kid: &[u8]) -> Vec<&TrustedKey> {
+        self.keys.iter().filter(|k| k.cose_kid == kid).collect()
+    }
+
+    /// Keys whose JWS kid equals `kid`, or whose RFC 7638 thumbprint does.
+    pub fn keys_for_jwt_kid(&self, kid: &str) -> Vec<&TrustedKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.jwt_kid.as_deref() == Some(kid) || k.key.thumbprint() == kid)
+            .collect()
+    }
+
+    /// Keys that belong to the issuer with id `iss`.
+    pub fn keys_for_issuer(&self, iss: &str) -> Vec<&TrustedKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.issuer.as_ref().is_some_and(|i| i.id == iss))
+            .collect()
+    }
+
+    pub fn keys(&self) -> &[TrustedKey] {
+        &self.keys
+    }
+
+    /// The distinct issuers named by the trusted keys.
+    pub fn issuers(&self) -> Vec<&TrustedIssuer> {
+        let mut out: Vec<&TrustedIssuer> = Vec::new();
+        for issuer in self.keys.iter().filter_map(|k| k.issuer.as_ref()) {
+            if !out.iter().any(|i| i.id == issuer.id) {
+                out.push(issuer);
+            }
+        }
+        out
+    }
+
+    /// Store the current status list published at `uri`.
+    pub fn set_status_list(&mut self, uri: impl Into<String>, list: StatusList) {
+        self.status_lists.insert(uri.into(), list);
+    }
+
+    /// The status list published at `uri`, if the store has it.
+    pub fn status_list(&self, uri: &str) -> Option<&StatusList> {
+        self.status_lists.get(uri)
+    }
+
+    /// The URIs of all status lists in the store.
+    pub fn status_list_uris(&self) -> impl Iterator<Item = &str> {
+        self.status_lists.keys().map(String::as_str)
+    }
+
+    /// The status value at `index` of the list at `uri`.
+    ///
+    /// `None`: that list is not in the store, or the index is outside it.
+    pub fn status_of(&self, uri: &str, index: u64) -> Option<u8> {
+        self.status_lists.get(uri).and_then(|list| list.get(index))
+    }
+
+    pub fn set_rules(&mut self, rules: Vec<serde_json::Value>) {
+        self.rules = rules;
+    }
+
+    /// CertLogic rule envelopes (DCC JSON).
+    pub fn rules(&self) -> &[serde_json::Value] {
+        &self.rules
+    }
+
+    pub fn set_value_sets(&mut self, value_sets: serde_json::Map<String, serde_json::Value>) {
+        self.value_sets = value_sets;
+    }
+
+    pub fn value_sets(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.value_sets
+    }
+
+    /// Record when the bundle this store came from was issued and when it expires.
+    pub fn set_validity(
+        &mut self,
+        issued_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        self.issued_at = issued_at;
+        self.expires_at = expires_at;
+    }
+
+    /// The bundle's `iat` (for "bundle age").
+    pub fn issued_at(&self) -> Option<DateTime<Utc>> {
+        self.issued_at
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+
+    /// Age of the bundle at `at`, when the store came from a bundle.
+    pub fn age_at(&self, at: DateTime<Utc>) -> Option<chrono::Duration> {
+        self.issued_at.map(|iat| at - iat)
+    }
+}
