@@ -1,7 +1,7 @@
 //! The evaluator. Runs only on expressions that passed [`crate::validate`], but still checks
 //! every shape it relies on, so no input can make it panic.
 
-use std::cmp::Ordering;
+use std::{cell::Cell, cmp::Ordering, rc::Rc};
 
 use serde_json::{Map, Number, Value};
 
@@ -11,19 +11,32 @@ use crate::{
     CertLogicError, MAX_DEPTH,
 };
 
-/// A value during evaluation: JSON borrowed from the expression or data, JSON computed here,
+/// At most this many evaluation steps (operations, literals, `reduce` iterations) per
+/// evaluation: nested `reduce`s would otherwise make the work exponential in the input size.
+pub const MAX_STEPS: usize = 250_000;
+/// Values built during evaluation (arrays, `reduce` contexts) may have at most this many nodes.
+pub const MAX_VALUE_NODES: usize = 100_000;
+/// ... and at most this nesting, so converting and dropping them cannot exhaust the stack.
+pub const MAX_VALUE_DEPTH: usize = 128;
+
+/// Size and nesting of a composite value, fixed when it is built.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    nodes: usize,
+    depth: usize,
+}
+
+/// A value during evaluation: JSON borrowed from the expression or data, a scalar computed here,
 /// a date-time (which JSON cannot hold), an array of such values, or the data context that
-/// `reduce` hands its lambda.
+/// `reduce` hands its lambda. Composites are shared (`Rc`), so copying a value is O(1).
 #[derive(Clone, Debug)]
 enum Val<'a> {
     Ref(&'a Value),
     Owned(Value),
     DateTime(DateTime),
-    Array(Vec<Val<'a>>),
-    Reduce {
-        accumulator: Box<Val<'a>>,
-        current: Box<Val<'a>>,
-    },
+    Array(Rc<[Val<'a>]>, Shape),
+    /// `{ "accumulator": …, "current": … }`.
+    Reduce(Rc<(Val<'a>, Val<'a>)>, Shape),
 }
 
 const NULL: Val<'static> = Val::Owned(Value::Null);
@@ -67,6 +80,38 @@ fn int_of(n: &Number) -> Option<Int> {
 }
 
 impl<'a> Val<'a> {
+    fn shape(&self) -> Shape {
+        match self {
+            Val::Array(_, shape) | Val::Reduce(_, shape) => *shape,
+            _ => Shape { nodes: 1, depth: 0 },
+        }
+    }
+
+    fn composite_shape(parts: &[Val<'a>]) -> Result<Shape, CertLogicError> {
+        let mut shape = Shape { nodes: 1, depth: 1 };
+        for part in parts {
+            let s = part.shape();
+            shape.nodes = shape.nodes.saturating_add(s.nodes);
+            shape.depth = shape.depth.max(s.depth + 1);
+        }
+        if shape.nodes > MAX_VALUE_NODES || shape.depth > MAX_VALUE_DEPTH {
+            return Err(eval_err(format!(
+                "a value built during evaluation exceeds {MAX_VALUE_NODES} nodes or {MAX_VALUE_DEPTH} levels"
+            )));
+        }
+        Ok(shape)
+    }
+
+    fn array(items: Vec<Val<'a>>) -> Result<Self, CertLogicError> {
+        let shape = Self::composite_shape(&items)?;
+        Ok(Val::Array(items.into(), shape))
+    }
+
+    fn context(accumulator: Val<'a>, current: Val<'a>) -> Result<Self, CertLogicError> {
+        let shape = Self::composite_shape(&[accumulator.clone(), current.clone()])?;
+        Ok(Val::Reduce(Rc::new((accumulator, current)), shape))
+    }
+
     fn json(&self) -> Option<&Value> {
         match self {
             Val::Ref(v) => Some(v),
@@ -106,8 +151,8 @@ impl<'a> Val<'a> {
                 Value::Object(o) => Some(!o.is_empty()),
             },
             Val::DateTime(_) => None,
-            Val::Array(items) => Some(!items.is_empty()),
-            Val::Reduce { .. } => Some(true),
+            Val::Array(items, _) => Some(!items.is_empty()),
+            Val::Reduce(..) => Some(true),
         }
     }
 
@@ -118,7 +163,7 @@ impl<'a> Val<'a> {
             Val::Owned(Value::Array(items)) => {
                 Some(items.iter().cloned().map(Val::Owned).collect())
             }
-            Val::Array(items) => Some(items.clone()),
+            Val::Array(items, _) => Some(items.to_vec()),
             _ => None,
         }
     }
@@ -142,32 +187,26 @@ impl<'a> Val<'a> {
                 .and_then(|i| items.get(i))
                 .cloned()
                 .map_or(NULL, Val::Owned),
-            Val::Array(items) => index().and_then(|i| items.get(i)).cloned().unwrap_or(NULL),
-            Val::Reduce {
-                accumulator,
-                current,
-            } => match fragment {
-                "accumulator" => (**accumulator).clone(),
-                "current" => (**current).clone(),
+            Val::Array(items, _) => index().and_then(|i| items.get(i)).cloned().unwrap_or(NULL),
+            Val::Reduce(context, _) => match fragment {
+                "accumulator" => context.0.clone(),
+                "current" => context.1.clone(),
                 _ => NULL,
             },
             _ => NULL,
         }
     }
 
-    fn into_json(self) -> Value {
+    fn to_json(&self) -> Value {
         match self {
-            Val::Ref(v) => v.clone(),
-            Val::Owned(v) => v,
+            Val::Ref(v) => (*v).clone(),
+            Val::Owned(v) => v.clone(),
             Val::DateTime(d) => Value::String(d.to_string()),
-            Val::Array(items) => Value::Array(items.into_iter().map(Val::into_json).collect()),
-            Val::Reduce {
-                accumulator,
-                current,
-            } => {
+            Val::Array(items, _) => Value::Array(items.iter().map(Val::to_json).collect()),
+            Val::Reduce(context, _) => {
                 let mut map = Map::new();
-                map.insert("accumulator".to_owned(), accumulator.into_json());
-                map.insert("current".to_owned(), current.into_json());
+                map.insert("accumulator".to_owned(), context.0.to_json());
+                map.insert("current".to_owned(), context.1.to_json());
                 Value::Object(map)
             }
         }
@@ -180,14 +219,15 @@ fn strict_equal(a: &Val<'_>, b: &Val<'_>) -> bool {
     match (a, b) {
         (Val::DateTime(x), Val::DateTime(y)) => x == y,
         (Val::DateTime(_), _) | (_, Val::DateTime(_)) => false,
-        (Val::Reduce { .. }, _)
-        | (_, Val::Reduce { .. })
-        | (Val::Array(_), _)
-        | (_, Val::Array(_)) => match (a.items(), b.items()) {
+        (Val::Reduce(x, _), Val::Reduce(y, _)) => {
+            strict_equal(&x.0, &y.0) && strict_equal(&x.1, &y.1)
+        }
+        (Val::Reduce(..), _) | (_, Val::Reduce(..)) => false,
+        (Val::Array(..), _) | (_, Val::Array(..)) => match (a.items(), b.items()) {
             (Some(x), Some(y)) => {
                 x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| strict_equal(p, q))
             }
-            _ => json_equal(&a.clone().into_json(), &b.clone().into_json()),
+            _ => false,
         },
         _ => match (a.json(), b.json()) {
             (Some(x), Some(y)) => json_equal(x, y),
@@ -215,15 +255,36 @@ fn json_equal(a: &Value, b: &Value) -> bool {
 }
 
 pub(crate) fn evaluate(expr: &Value, data: &Value) -> Result<Value, CertLogicError> {
-    eval(expr, &Val::Ref(data), 0).map(Val::into_json)
+    let steps = Steps(Cell::new(0));
+    eval(expr, &Val::Ref(data), 0, &steps).map(|v| v.to_json())
 }
 
-fn eval<'a>(expr: &'a Value, data: &Val<'a>, depth: usize) -> Result<Val<'a>, CertLogicError> {
+/// Evaluation steps taken so far.
+struct Steps(Cell<usize>);
+
+impl Steps {
+    fn take(&self) -> Result<(), CertLogicError> {
+        let taken = self.0.get() + 1;
+        self.0.set(taken);
+        if taken > MAX_STEPS {
+            return Err(eval_err(format!("evaluation exceeded {MAX_STEPS} steps")));
+        }
+        Ok(())
+    }
+}
+
+fn eval<'a>(
+    expr: &'a Value,
+    data: &Val<'a>,
+    depth: usize,
+    steps: &Steps,
+) -> Result<Val<'a>, CertLogicError> {
     if depth > MAX_DEPTH {
         return Err(eval_err(format!(
             "expression nested deeper than {MAX_DEPTH} levels"
         )));
     }
+    steps.take()?;
     match expr {
         Value::Bool(_) | Value::String(_) => Ok(Val::Ref(expr)),
         Value::Number(n) if is_integer(n) => Ok(Val::Ref(expr)),
@@ -231,15 +292,15 @@ fn eval<'a>(expr: &'a Value, data: &Val<'a>, depth: usize) -> Result<Val<'a>, Ce
         Value::Null => Err(eval_err("null is not a CertLogic expression")),
         Value::Array(items) => items
             .iter()
-            .map(|item| eval(item, data, depth + 1))
+            .map(|item| eval(item, data, depth + 1, steps))
             .collect::<Result<Vec<_>, _>>()
-            .map(Val::Array),
+            .and_then(Val::array),
         Value::Object(map) => {
             let mut entries = map.iter();
             let (Some((op, operands)), None) = (entries.next(), entries.next()) else {
                 return Err(eval_err("an operation object must have exactly one key"));
             };
-            operation(op, operands, data, depth)
+            operation(op, operands, data, depth, steps)
         }
     }
 }
@@ -249,6 +310,7 @@ fn operation<'a>(
     operands: &'a Value,
     data: &Val<'a>,
     depth: usize,
+    steps: &Steps,
 ) -> Result<Val<'a>, CertLogicError> {
     if op == "var" {
         let Some(path) = operands.as_str().filter(|p| valid_path(p)) else {
@@ -265,7 +327,7 @@ fn operation<'a>(
         args.get(i)
             .ok_or_else(|| eval_err(format!("operand #{} of {op:?} is missing", i + 1)))
     };
-    let ev = |e: &'a Value| eval(e, data, depth + 1);
+    let ev = |e: &'a Value| eval(e, data, depth + 1, steps);
     match op {
         "if" => {
             let guard = ev(arg(0)?)?;
@@ -419,11 +481,9 @@ fn operation<'a>(
                 eval_err("the operand of \"reduce\" must evaluate to an array or null")
             })?;
             for current in items {
-                let context = Val::Reduce {
-                    accumulator: Box::new(accumulator),
-                    current: Box::new(current),
-                };
-                accumulator = eval(lambda, &context, depth + 1)?;
+                steps.take()?;
+                let context = Val::context(accumulator, current)?;
+                accumulator = eval(lambda, &context, depth + 1, steps)?;
             }
             Ok(accumulator)
         }
@@ -599,6 +659,29 @@ mod tests {
                     result,
                     Err(CertLogicError::Evaluation(_) | CertLogicError::DateTime(_))
                 ),
+                "{expr}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn runaway_evaluations_hit_the_limits() {
+        let ten = json!([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Nested reduces: 10^7 lambda evaluations without the step budget.
+        let mut expr = json!(0);
+        for _ in 0..7 {
+            expr = json!({"reduce": [ten.clone(), expr, 0]});
+        }
+        // The accumulator doubles each step: 2^40 nodes without the size limit.
+        let doubling =
+            json!({"reduce": [{"var": "x"}, [{"var": "accumulator"}, {"var": "accumulator"}], 0]});
+        // The accumulator nests one level deeper each step.
+        let nesting = json!({"reduce": [{"var": "x"}, {"var": ""}, 0]});
+        let data = json!({"x": vec![0; 5000]});
+        for expr in [expr, doubling, nesting] {
+            let result = evaluate(&expr, &data);
+            assert!(
+                matches!(result, Err(CertLogicError::Evaluation(ref m)) if m.contains("exceed")),
                 "{expr}: {result:?}"
             );
         }

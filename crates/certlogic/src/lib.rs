@@ -40,7 +40,7 @@ pub const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CertLogicError {
     /// The expression does not have the form the specification requires.
-    #[error("invalid CertLogic expression at {}: {}", .0.path, .0.message)]
+    #[error("invalid CertLogic expression at {0}")]
     InvalidExpression(ValidationError),
     /// A valid expression met data of the wrong type (e.g. `in` on a non-array).
     #[error("CertLogic evaluation failed: {0}")]

@@ -2,9 +2,17 @@
 
 use std::process::ExitCode;
 
+pub mod rules;
+
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Evaluate CertLogic expressions and DCC business rules.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    match cmd {}
+    match cmd {
+        Command::Rules(cmd) => rules::run(cmd),
+    }
 }
