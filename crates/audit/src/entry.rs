@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::{jcs, AuditError};
 
@@ -106,7 +105,7 @@ impl AuditEntry {
 
     /// SHA-256 over the canonical encoding of every field except `hash`.
     pub fn compute_hash(&self) -> [u8; 32] {
-        Sha256::digest(self.canonical_encoding()).into()
+        tillit_crypto::sha256(&self.canonical_encoding())
     }
 
     /// The RFC 9162 Merkle leaf for this entry: the 32 bytes of `hash`. The leaf hash in the tree
@@ -215,7 +214,7 @@ mod tests {
         s(&mut want, r#"{"a":"x","b":1}"#);
         want.extend_from_slice(&[0u8; 32]);
         assert_eq!(e.canonical_encoding(), want);
-        let digest: [u8; 32] = Sha256::digest(&want).into();
+        let digest = tillit_crypto::sha256(&want);
         assert_eq!(e.hash, digest);
         assert_eq!(e.compute_hash(), e.hash);
         assert_eq!(e.leaf_data(), e.hash.to_vec());

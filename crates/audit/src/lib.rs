@@ -49,15 +49,19 @@
 
 mod entry;
 mod error;
+pub mod export;
 mod jcs;
 pub mod merkle;
 mod pseudonym;
+mod tree_head;
 
 pub use entry::{
     format_time, parse_hash, parse_time, AuditEntry, AuditEvent, ENTRY_ENCODING_TAG, GENESIS_HASH,
 };
 pub use error::AuditError;
+pub use export::{verify_chain, verify_export, ExportSummary, Summary, Violation};
 pub use pseudonym::pseudonymise;
+pub use tree_head::{TreeHead, TREE_HEAD_CONTEXT};
 
 /// RFC 8785 canonical JSON text of `value`, as hashed into entries.
 pub fn canonical_json(value: &serde_json::Value) -> String {

@@ -1,14 +1,12 @@
 //! Pseudonyms for people referenced from audit details (pseudonymisering).
 
-use sha2::{Digest, Sha256};
-
 const BLOCK: usize = 64;
 
 /// HMAC-SHA256 (RFC 2104) of `message` under `key`.
 pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut block = [0u8; BLOCK];
     if key.len() > BLOCK {
-        let digest: [u8; 32] = Sha256::digest(key).into();
+        let digest = tillit_crypto::sha256(key);
         for (b, k) in block.iter_mut().zip(digest) {
             *b = k;
         }
@@ -17,14 +15,14 @@ pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
             *b = *k;
         }
     }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let inner: [u8; 32] = inner.finalize().into();
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    let mut inner = Vec::with_capacity(BLOCK + message.len());
+    inner.extend(block.iter().map(|b| b ^ 0x36));
+    inner.extend_from_slice(message);
+    let inner = tillit_crypto::sha256(&inner);
+    let mut outer = Vec::with_capacity(BLOCK + 32);
+    outer.extend(block.iter().map(|b| b ^ 0x5c));
+    outer.extend_from_slice(&inner);
+    tillit_crypto::sha256(&outer)
 }
 
 /// A stable pseudonym for a personal value (a personnummer, CPR number, e-mail address) to put in
