@@ -398,8 +398,9 @@ impl Chain {
 }
 
 /// Streams an export line by line. Feed every line with its `\n` to [`ExportVerifier::push_line`]
-/// and call [`ExportVerifier::finish`] at the end; stop at the first error.
-#[derive(Debug)]
+/// and call [`ExportVerifier::finish`] at the end; stop at the first error. Cloning gives a
+/// checkpoint to resume from.
+#[derive(Debug, Clone)]
 pub struct ExportVerifier<'k> {
     keys: &'k [VerifyingKey],
     line: usize,

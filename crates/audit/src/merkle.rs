@@ -109,18 +109,17 @@ pub fn verify_inclusion(
     if index >= tree_size {
         return fail("the leaf index is not below the tree size");
     }
-    if leaf_hash.len() != 32 {
+    let Ok(mut r) = <[u8; 32]>::try_from(leaf_hash) else {
         return fail("the leaf hash is not 32 bytes");
-    }
+    };
     let mut fn_ = index;
     let mut sn = tree_size - 1;
-    let mut r = leaf_hash.to_vec();
     for p in proof {
         if sn == 0 {
             return fail("the proof is longer than the path to the root");
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            r = node_hash(p, &r).to_vec();
+            r = node_hash(p, &r);
             if fn_ & 1 == 0 {
                 while fn_ & 1 == 0 && fn_ != 0 {
                     fn_ >>= 1;
@@ -128,7 +127,7 @@ pub fn verify_inclusion(
                 }
             }
         } else {
-            r = node_hash(&r, p).to_vec();
+            r = node_hash(&r, p);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -136,7 +135,7 @@ pub fn verify_inclusion(
     if sn != 0 {
         return fail("the proof is shorter than the path to the root");
     }
-    if r != root_hash {
+    if r.as_slice() != root_hash {
         return fail("the computed root does not match");
     }
     Ok(())
@@ -210,11 +209,14 @@ pub fn verify_consistency(
     if proof.is_empty() {
         return fail("the proof is empty");
     }
-    let mut path: Vec<&[u8]> = Vec::with_capacity(proof.len() + 1);
+    let Ok(old_root32) = <[u8; 32]>::try_from(old_root) else {
+        return fail("the old root is not 32 bytes");
+    };
+    let mut path: Vec<[u8; 32]> = Vec::with_capacity(proof.len() + 1);
     if old_size.is_power_of_two() {
-        path.push(old_root);
+        path.push(old_root32);
     }
-    path.extend(proof.iter().map(|p| p.as_slice()));
+    path.extend_from_slice(proof);
     let mut fn_ = old_size - 1;
     let mut sn = new_size - 1;
     while fn_ & 1 == 1 {
@@ -224,21 +226,21 @@ pub fn verify_consistency(
     let Some((first, rest)) = path.split_first() else {
         return fail("the proof is empty");
     };
-    let mut fr = first.to_vec();
-    let mut sr = first.to_vec();
+    let mut fr = *first;
+    let mut sr = *first;
     for c in rest {
         if sn == 0 {
             return fail("the proof is longer than the path to the root");
         }
         if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr).to_vec();
-            sr = node_hash(c, &sr).to_vec();
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
             while fn_ & 1 == 0 && fn_ != 0 {
                 fn_ >>= 1;
                 sn >>= 1;
             }
         } else {
-            sr = node_hash(&sr, c).to_vec();
+            sr = node_hash(&sr, c);
         }
         fn_ >>= 1;
         sn >>= 1;
@@ -246,10 +248,10 @@ pub fn verify_consistency(
     if sn != 0 {
         return fail("the proof is shorter than the path to the root");
     }
-    if fr != old_root {
+    if fr.as_slice() != old_root {
         return fail("the computed old root does not match");
     }
-    if sr != new_root {
+    if sr.as_slice() != new_root {
         return fail("the computed new root does not match");
     }
     Ok(())
@@ -636,7 +638,8 @@ mod tests {
                     verify_inclusion(i, n, &leaf, &proof, &bad_root).is_err(),
                     "({i}, {n}) root"
                 );
-                for j in (0..n).filter(|&j| j != i) {
+                let others = [i ^ 1, i.wrapping_sub(1), i + 1, n - 1 - i, 0, n - 1, i / 2];
+                for j in others.into_iter().filter(|&j| j != i && j < n) {
                     assert!(
                         verify_inclusion(j, n, &leaf, &proof, &r).is_err(),
                         "({i}, {n}) as index {j}"
@@ -646,7 +649,8 @@ mod tests {
                         "({i}, {n}) as index {j} with its leaf"
                     );
                 }
-                for m in (1..=MAX).filter(|&m| m != n && i < m) {
+                let others = [n - 1, n + 1, n + 2, 2 * n, n / 2, n + 13];
+                for m in others.into_iter().filter(|&m| m != n && i < m && m <= MAX) {
                     assert!(
                         verify_inclusion(i, m, &leaf, &proof, &roots[m as usize]).is_err(),
                         "({i}, {n}) against size {m}"
@@ -693,13 +697,21 @@ mod tests {
                     verify_consistency(m, n, &rm, &bad, &proof).is_err(),
                     "({m}, {n}) new root"
                 );
-                for m2 in (1..=n).filter(|&m2| m2 != m) {
+                let others = [m - 1, m + 1, m + 2, 2 * m, m / 2, m + 13];
+                for m2 in others
+                    .into_iter()
+                    .filter(|&m2| m2 != m && m2 >= 1 && m2 <= n)
+                {
                     assert!(
                         verify_consistency(m2, n, &roots[m2 as usize], &rn, &proof).is_err(),
                         "({m}, {n}) as old size {m2}"
                     );
                 }
-                for n2 in (m..=MAX).filter(|&n2| n2 != n) {
+                let others = [n - 1, n + 1, n + 2, 2 * n, n / 2, n + 13];
+                for n2 in others
+                    .into_iter()
+                    .filter(|&n2| n2 != n && n2 >= m && n2 <= MAX)
+                {
                     assert!(
                         verify_consistency(m, n2, &rm, &roots[n2 as usize], &proof).is_err(),
                         "({m}, {n}) as new size {n2}"
@@ -764,7 +776,11 @@ mod tests {
                             "{i} in [{start}, {end}): {what}"
                         );
                     }
-                    for j in (start..end).filter(|&j| j != i) {
+                    let others = [i ^ 1, i.wrapping_sub(1), i + 1, start, end - 1];
+                    for j in others
+                        .into_iter()
+                        .filter(|&j| j != i && (start..end).contains(&j))
+                    {
                         assert!(
                             verify_subtree_inclusion(j, start, end, &leaf, &p, &sub_root).is_err()
                         );

@@ -169,31 +169,51 @@ fn untouched_export_passes_and_has_the_documented_shape() {
     );
 }
 
+/// Verifies `tail` from a checkpoint that has already accepted the lines before it.
+fn verify_from(checkpoint: &ExportVerifier, tail: &[u8]) -> Result<(), Violation> {
+    let mut v = checkpoint.clone();
+    for line in tail.split_inclusive(|&b| b == b'\n') {
+        v.push_line(line)?;
+    }
+    v.finish().map(|_| ())
+}
+
 #[test]
 fn every_single_byte_change_fails_on_its_line() {
     let f = Fixture::new();
     let keys = f.trusted();
+    let mut checkpoint = ExportVerifier::new(&keys);
     let mut checked = 0;
     for k in 1..=f.lines.len() {
         let line = f.lines[k - 1].as_bytes();
+        let rest = join(&f.lines[k..]);
         for pos in 0..line.len() {
             for flip in [0x01u8, 0x20] {
-                let mut lines = join(&f.lines[..k - 1]);
-                let mut changed = line.to_vec();
-                changed[pos] ^= flip;
-                lines.extend_from_slice(&changed);
-                lines.extend_from_slice(&join(&f.lines[k..]));
-                expect_violation(
-                    &lines,
-                    &keys,
-                    k,
-                    &format!("line {k} byte {pos} ^ {flip:#x}"),
-                );
+                let mut tail = line.to_vec();
+                tail[pos] ^= flip;
+                tail.extend_from_slice(&rest);
+                match verify_from(&checkpoint, &tail) {
+                    Ok(()) => panic!("line {k} byte {pos} ^ {flip:#x} verified"),
+                    Err(v) => assert_eq!(v.line, k, "line {k} byte {pos} ^ {flip:#x}: {v}"),
+                }
                 checked += 1;
             }
         }
+        checkpoint.push_line(line).unwrap();
     }
     assert!(checked > 2 * 20 * 200, "only {checked} changes tried");
+    // A few of the same through the whole-file entry point.
+    for k in [1, 4, f.lines.len()] {
+        let mut bytes = join(&f.lines);
+        let at = join(&f.lines[..k - 1]).len() + 20;
+        bytes[at] ^= 0x01;
+        expect_violation(
+            &bytes,
+            &keys,
+            k,
+            &format!("line {k} via verify_export_bytes"),
+        );
+    }
 }
 
 #[test]
