@@ -242,7 +242,9 @@ mod tests {
             (
                 0,
                 event("u", "a.b", json!({"n": 1u64 << 60})),
-                AuditError::DetailsNotIJson("/n".to_owned()),
+                AuditError::DetailsNotIJson(
+                    "an integer beyond ±(2^53-1) at `/n`: store it as a string".to_owned(),
+                ),
             ),
         ];
         for (prev, ev, want) in cases {

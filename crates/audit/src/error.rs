@@ -9,8 +9,9 @@ pub enum AuditError {
     /// The sequence number would overflow `u64`.
     #[error("audit sequence number overflows after {0}: the log is full")]
     SequenceOverflow(u64),
-    /// `details` holds a number that JSON canonicalisation (RFC 8785) cannot represent exactly.
-    #[error("audit details hold an integer beyond ±(2^53-1) at `{0}`: store it as a string")]
+    /// `details` holds a number that JSON canonicalisation (RFC 8785) cannot represent exactly,
+    /// or nests too deep.
+    #[error("audit details are not storable: {0}")]
     DetailsNotIJson(String),
     /// A time outside the years 0000..=9999, which RFC 3339 cannot write.
     #[error("audit time {0} is outside the years 0000-9999 that RFC 3339 can write")]

@@ -459,7 +459,7 @@ impl<'k> ExportVerifier<'k> {
                 if self
                     .heads
                     .last()
-                    .is_some_and(|&(size, _)| size >= h.tree_size)
+                    .is_some_and(|&(size, _)| size == h.tree_size)
                 {
                     return Err(self.violation(
                         seq,

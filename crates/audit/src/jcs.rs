@@ -19,10 +19,17 @@ pub(crate) fn canonical(value: &Value) -> String {
     out
 }
 
+/// Deepest nesting of arrays and objects accepted in details (well within serde_json's parse limit).
+pub(crate) const MAX_DEPTH: usize = 64;
+
 /// Checks that `value` is I-JSON (RFC 7493) as far as JCS needs: every integer fits in an IEEE
-/// 754 double exactly. Returns the JSON pointer of the first offending number.
+/// 754 double exactly; and that it nests at most [`MAX_DEPTH`] deep, so it can be read back.
+/// Returns what is wrong, naming the JSON pointer of the first offending place.
 pub(crate) fn check_i_json(value: &Value) -> Result<(), String> {
-    fn walk(value: &Value, path: &mut String) -> Result<(), String> {
+    fn walk(value: &Value, path: &mut String, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels at `{path}`"));
+        }
         match value {
             Value::Number(n) => {
                 let too_big = match (n.as_u64(), n.as_i64()) {
@@ -31,11 +38,10 @@ pub(crate) fn check_i_json(value: &Value) -> Result<(), String> {
                     (None, None) => false,
                 };
                 if too_big {
-                    return Err(if path.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        path.clone()
-                    });
+                    let at = if path.is_empty() { "/" } else { path.as_str() };
+                    return Err(format!(
+                        "an integer beyond ±(2^53-1) at `{at}`: store it as a string"
+                    ));
                 }
                 Ok(())
             }
@@ -44,7 +50,7 @@ pub(crate) fn check_i_json(value: &Value) -> Result<(), String> {
                     let len = path.len();
                     path.push('/');
                     path.push_str(&i.to_string());
-                    walk(item, path)?;
+                    walk(item, path, depth + 1)?;
                     path.truncate(len);
                 }
                 Ok(())
@@ -54,7 +60,7 @@ pub(crate) fn check_i_json(value: &Value) -> Result<(), String> {
                     let len = path.len();
                     path.push('/');
                     path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    walk(v, path)?;
+                    walk(v, path, depth + 1)?;
                     path.truncate(len);
                 }
                 Ok(())
@@ -62,7 +68,7 @@ pub(crate) fn check_i_json(value: &Value) -> Result<(), String> {
             Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
         }
     }
-    walk(value, &mut String::new())
+    walk(value, &mut String::new(), 0)
 }
 
 fn write_value(out: &mut String, value: &Value) {
@@ -251,20 +257,29 @@ mod tests {
     #[test]
     fn i_json_limits() {
         let cases = [
-            (json!({"a": 9007199254740991u64}), Ok(())),
-            (json!({"a": -9007199254740991i64}), Ok(())),
-            (
-                json!({"a": [1, 9007199254740992u64]}),
-                Err("/a/1".to_owned()),
-            ),
+            (json!({"a": 9007199254740991u64}), None),
+            (json!({"a": -9007199254740991i64}), None),
+            (json!({"a": [1, 9007199254740992u64]}), Some("`/a/1`")),
             (
                 json!({"a/b": {"c": -9007199254740992i64}}),
-                Err("/a~1b/c".to_owned()),
+                Some("`/a~1b/c`"),
             ),
-            (json!(u64::MAX), Err("/".to_owned())),
+            (json!(u64::MAX), Some("`/`")),
+            (nested(MAX_DEPTH), None),
+            (nested(MAX_DEPTH + 1), Some("deeper than 64")),
         ];
         for (value, want) in cases {
-            assert_eq!(check_i_json(&value), want, "value {value}");
+            match (check_i_json(&value), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(part)) => assert!(e.contains(part), "{e}"),
+                (got, want) => panic!("got {got:?}, want {want:?}"),
+            }
         }
+        let deepest = canonical(&nested(MAX_DEPTH));
+        assert!(serde_json::from_str::<Value>(&deepest).is_ok());
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(json!(1), |v, _| json!([v]))
     }
 }

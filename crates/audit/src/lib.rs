@@ -3,6 +3,15 @@
 //!
 //! Pure: no I/O, no clock, no database. Times and keys are passed in.
 //!
+//! * [`AuditEntry::next`] makes the next entry of the hash chain; the store calls it inside the
+//!   write transaction of the change it records.
+//! * [`merkle`]: RFC 9162 §2.1 tree hash, inclusion and consistency proofs (generation and
+//!   verification), the MTC draft's subtree proofs, and [`merkle::TreeBuilder`] for an
+//!   incremental root. The leaf index of an entry is `seq - 1`.
+//! * [`TreeHead`]: a signed statement of (tree size, root), made with the dedicated audit key.
+//! * [`export`]: the JSON-lines export, its writer, its streaming verifier ([`verify_export`]),
+//!   and [`verify_chain`] for the live database.
+//!
 //! # Entry hash
 //!
 //! Each [`AuditEntry`] carries `hash = SHA-256(E)` where `E`, the canonical encoding
