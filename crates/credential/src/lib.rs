@@ -10,10 +10,13 @@ pub mod cose;
 pub mod cwt;
 pub mod bundle;
 pub mod error;
+pub mod hcert;
 pub mod qr;
+pub mod render;
 pub mod report;
 pub mod sdjwt;
 pub mod status_list;
 pub mod trust;
+pub mod verify;
 
 pub use error::CredentialError;

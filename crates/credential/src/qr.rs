@@ -132,6 +132,12 @@ pub const TL1_CLAIM: i64 = -65537;
 /// CWT claim key of the Token Status List reference (`status`, draft-ietf-oauth-status-list).
 pub const STATUS_CLAIM: i64 = 65535;
 
+/// Attested claim names that TL1 refuses, because the verifier shows the
+/// attested claims next to the envelope's claims (as an SD-JWT VC does).
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss", "sub", "aud", "exp", "nbf", "iat", "cti", "vct", "status", "cnf",
+];
+
 /// A reference into a Token Status List: entry `idx` of the list at `uri`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRef {
@@ -168,6 +174,20 @@ pub fn issue_qr(
             "validity must be positive, got {} s",
             validity.num_seconds()
         )));
+    }
+    if let Some(name) = attestation
+        .claims
+        .keys()
+        .find(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+    {
+        return Err(CredentialError::InvalidInput(format!(
+            "claim name {name:?} is reserved in TL1 (it would clash with the envelope's {RESERVED_CLAIMS:?})"
+        )));
+    }
+    if attestation.attestation_type.is_empty() {
+        return Err(CredentialError::InvalidInput(
+            "the attestation type must not be empty".into(),
+        ));
     }
     let exp = now
         .checked_add_signed(validity)
