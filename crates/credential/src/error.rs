@@ -66,6 +66,10 @@ pub enum CredentialError {
         age_hours: i64,
     },
 
+    /// CertLogic business rules in the trust store were not met (or could not run).
+    #[error("business rules: {0}")]
+    Rules(String),
+
     /// The caller asked for something that cannot be done with these inputs.
     #[error("invalid request: {0}")]
     InvalidInput(String),

@@ -59,12 +59,27 @@ fn content(k: &Keys, status_signer: &SigningKey, listed: bool) -> BundleContent 
             valid_until: None,
         }],
         status_lists,
-        rules: vec![json!({"Identifier": "GR-SE-0001", "Logic": {"var": "payload.x"}})],
+        rules: vec![rule_envelope(
+            "GR-SE-0001",
+            VCT,
+            json!({"===": [{"var": "payload.plate"}, "ABC123"]}),
+        )],
         value_sets: json!({"country-2-codes": {"SE": {}}})
             .as_object()
             .unwrap()
             .clone(),
     }
+}
+
+/// A DCC rule envelope (the format CertLogic rules travel in).
+pub fn rule_envelope(id: &str, certificate_type: &str, logic: Value) -> Value {
+    json!({
+        "Identifier": id, "Type": "Acceptance", "Country": "SE", "Version": "1.0.0",
+        "SchemaVersion": "1.0.0", "Engine": "CERTLOGIC", "EngineVersion": "0.7.5",
+        "CertificateType": certificate_type, "Description": [{"lang": "en", "desc": "plate present"}],
+        "ValidFrom": "2020-01-01T00:00:00Z", "ValidTo": "2099-01-01T00:00:00Z",
+        "AffectedFields": ["plate"], "Logic": logic
+    })
 }
 
 fn keys() -> Keys {
@@ -120,6 +135,11 @@ fn bundle_round_trip_feeds_verification() {
         let report = sdjwt::verify_report(&sd, &store, &VerifyOptions::at(at(NOW)));
         assert_eq!(report.valid, valid, "idx {idx}: {:?}", report.errors);
         assert_eq!(report.steps.status, Some(valid));
+        assert_eq!(
+            report.steps.rules,
+            Some(true),
+            "the plate rule ran and passed"
+        );
     }
 }
 

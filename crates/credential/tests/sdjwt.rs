@@ -859,6 +859,55 @@ fn tampered_inputs_fail_at_the_right_step() {
 }
 
 #[test]
+fn business_rules_for_the_vct_run_on_disclosed_claims() {
+    let rule = |id: &str, ty: &str, logic: Value| {
+        json!({"Identifier": id, "Type": "Acceptance", "Country": "SE", "Version": "1.0.0",
+               "SchemaVersion": "1.0.0", "Engine": "CERTLOGIC", "EngineVersion": "0.7.5",
+               "CertificateType": ty, "Description": [], "ValidFrom": "2020-01-01T00:00:00Z",
+               "ValidTo": "2099-01-01T00:00:00Z", "AffectedFields": [], "Logic": logic})
+    };
+    let family_is_anka = json!({"===": [{"var": "payload.family_name"}, "Anka"]});
+    let cases: &[(&str, Vec<Value>, Option<bool>)] = &[
+        ("no rules", vec![], None),
+        (
+            "rule for another type",
+            vec![rule("R1", "https://other/vct", json!(false))],
+            None,
+        ),
+        (
+            "passing rule",
+            vec![rule("R2", VCT, family_is_anka.clone())],
+            Some(true),
+        ),
+        (
+            "failing rule",
+            vec![rule(
+                "R3",
+                VCT,
+                json!({"===": [{"var": "payload.family_name"}, "Pigg"]}),
+            )],
+            Some(false),
+        ),
+        (
+            "not a rule envelope",
+            vec![json!({"Logic": true})],
+            Some(false),
+        ),
+    ];
+    for (name, rules, expected) in cases {
+        let mut f = fixture();
+        f.trust.set_rules(rules.clone());
+        let sd = issued(&f, &input(&f));
+        let shown = present(&sd, &paths(&["family_name"]), None).unwrap();
+        let mut o = opts(None, None);
+        o.country = Some("SE".into());
+        let report = sdjwt::verify_report(&shown, &f.trust, &o);
+        assert_eq!(report.steps.rules, *expected, "{name}: {:?}", report.errors);
+        assert_eq!(report.valid, *expected != Some(false), "{name}");
+    }
+}
+
+#[test]
 fn arbitrary_garbage_never_panics() {
     let f = fixture();
     let good = issued(&f, &input(&f));

@@ -174,7 +174,8 @@ pub fn verify(
 /// disclosure's digest; `trusted_issuer` = a key in the store for `kid`/`x5c`/`iss`
 /// whose issuer may issue this `vct` at `opts.at`; `validity` = `exp`/`nbf`/`iat`
 /// with [`CLOCK_SKEW_SECONDS`]; `status` = the referenced status list when the
-/// store has it (null otherwise); `rules` = null (no CertLogic for SD-JWT VC yet);
+/// store has it (null otherwise); `rules` = the store's CertLogic rules whose
+/// `CertificateType` is the `vct` (of `opts.country` when set), null when none;
 /// `holder_binding` = the KB-JWT when present, required when `opts.audience` or
 /// `opts.nonce` is set.
 pub fn verify_report(input: &str, trust: &TrustStore, opts: &VerifyOptions) -> VerificationReport {
@@ -350,6 +351,13 @@ fn run(
             Ok(None) => {}
             Err(e) => run.fail(Step::Status, e),
         }
+    }
+
+    // Rules.
+    match check_rules(trust, opts, &vct, &claims) {
+        Ok(Some(())) => run.report.pass(Step::Rules),
+        Ok(None) => {}
+        Err(e) => run.fail(Step::Rules, e),
     }
 
     // Holder binding.
@@ -560,6 +568,82 @@ fn check_status(
         Some(other) => Err(CredentialError::StatusList(format!(
             "the credential has status 0x{other:02x}, which is not VALID"
         ))),
+    }
+}
+
+/// CertLogic rules (DCC rule envelopes in the store) whose `CertificateType`
+/// is the `vct`, valid at `opts.at`, of `opts.country` when given; run on the
+/// disclosed claims. `Ok(None)`: no such rule.
+fn check_rules(
+    trust: &TrustStore,
+    opts: &VerifyOptions,
+    vct: &str,
+    claims: &Map<String, Value>,
+) -> Result<Option<()>, CredentialError> {
+    use tillit_certlogic::rule::{self, External, Rule, RuleOutcome};
+    if trust.rules().is_empty() {
+        return Ok(None);
+    }
+    let rules = trust
+        .rules()
+        .iter()
+        .map(|v| serde_json::from_value::<Rule>(v.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            CredentialError::Rules(format!(
+                "a rule in the trust store is not a valid DCC rule: {e}"
+            ))
+        })?;
+    let at = opts.at;
+    let selected: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| {
+            r.certificate_type == vct
+                && r.valid_from <= at
+                && at <= r.valid_to
+                && opts
+                    .country
+                    .as_ref()
+                    .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
+        })
+        .collect();
+    if selected.is_empty() {
+        return Ok(None);
+    }
+    let time = |name: &str| {
+        claims
+            .get(name)
+            .and_then(numeric_date)
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map(|d| d.fixed_offset())
+    };
+    let external = External {
+        value_sets: trust.value_sets().clone(),
+        validation_clock: at.fixed_offset(),
+        country_code: opts.country.clone().unwrap_or_default(),
+        exp: time("exp"),
+        iat: time("iat"),
+        issuer_country_code: None,
+        kid: None,
+        region: None,
+    }
+    .to_value();
+    let payload = Value::Object(claims.clone());
+    let mut failures = Vec::new();
+    for r in selected {
+        match rule::run(r, &payload, &external) {
+            Ok(RuleOutcome::Passed | RuleOutcome::NotApplicable { .. }) => {}
+            Ok(outcome) => failures.push(format!("rule {} {}", r.identifier, outcome.as_str())),
+            Err(e) => failures.push(format!("rule {} could not run: {e}", r.identifier)),
+        }
+    }
+    if failures.is_empty() {
+        Ok(Some(()))
+    } else {
+        Err(CredentialError::Rules(format!(
+            "not met: {}",
+            failures.join("; ")
+        )))
     }
 }
 
