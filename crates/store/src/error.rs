@@ -1,0 +1,73 @@
+use thiserror::Error;
+
+/// Everything the store can answer instead of a result.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database URL names no supported backend.
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH?mode=rwc or postgres://USER@HOST/DB"
+    )]
+    UnsupportedUrl(String),
+    /// A unique constraint refused the change (nothing was written, no audit entry either).
+    #[error("{what} already exists: {detail}")]
+    Conflict {
+        /// What kind of row ("organisation", "API token", ...).
+        what: &'static str,
+        /// The database's description of the clash.
+        detail: String,
+    },
+    /// The row to change does not exist in the given scope.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What kind of row.
+        what: &'static str,
+        /// The id looked for.
+        id: String,
+    },
+    /// A pagination cursor that this store did not hand out.
+    #[error("invalid cursor {0:?}: pass the next_cursor of the previous page unchanged")]
+    InvalidCursor(String),
+    /// Invalid input rejected by the core vocabulary (e.g. a page limit).
+    #[error(transparent)]
+    Core(#[from] tillit_core::CoreError),
+    /// The audit entry could not be built; the change was not made.
+    #[error("audit entry rejected, change not made: {0}")]
+    Audit(#[from] tillit_audit::AuditError),
+    /// A stored row does not decode: the database was changed outside Tillit.
+    #[error("corrupt {table} row: {reason}; run `tillit audit verify` and restore from backup")]
+    Corrupt {
+        /// The table read.
+        table: &'static str,
+        /// What did not decode.
+        reason: String,
+    },
+    /// The backend does not offer this operation.
+    #[error("{0} is not supported by this database backend")]
+    Unsupported(&'static str),
+    /// Migrations failed; the database was left at its previous version.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
+    pub(crate) fn from_write(what: &'static str, err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
+                what,
+                detail: db.message().to_owned(),
+            },
+            _ => Self::Database(err),
+        }
+    }
+
+    pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            table,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,825 @@
+//! The conformance suite: every case runs against SQLite (a temp file) and, when
+//! `TILLIT_TEST_POSTGRES_URL` is set, against PostgreSQL (each case in a fresh schema, so cases
+//! run in parallel). `eval "$(bash .ci/postgres.sh)"` starts a local PostgreSQL for it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{bail, ensure, Context, Result};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+use serde_json::json;
+use tillit_audit::{AuditEntry, AuditEvent, GENESIS_HASH};
+use tillit_core::{ApiTokenId, Country, OrgId, OrganisationNumber, PageRequest};
+use tillit_store::prelude::*;
+
+/// One database to run a case against.
+struct TestDb {
+    name: &'static str,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    async fn sqlite() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tillit.db").display()
+        );
+        Ok(Self {
+            name: "sqlite",
+            url,
+            _dir: Some(dir),
+            pg_schema: None,
+        })
+    }
+
+    async fn postgres(base: &str) -> Result<Self> {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(base)
+            .await
+            .context("connect to TILLIT_TEST_POSTGRES_URL")?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok(Self {
+            name: "postgres",
+            url: format!("{base}{sep}options[search_path]={schema}"),
+            _dir: None,
+            pg_schema: Some((base.to_owned(), schema)),
+        })
+    }
+
+    async fn drop_schema(&self) -> Result<()> {
+        if let Some((base, schema)) = &self.pg_schema {
+            let pool = sqlx::PgPool::connect(base).await?;
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+        }
+        Ok(())
+    }
+}
+
+static SKIP_NOTICE: AtomicU32 = AtomicU32::new(0);
+
+async fn databases() -> Result<Vec<TestDb>> {
+    let mut dbs = vec![TestDb::sqlite().await?];
+    match std::env::var("TILLIT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => dbs.push(TestDb::postgres(&url).await?),
+        _ => {
+            if SKIP_NOTICE.fetch_add(1, Ordering::Relaxed) == 0 {
+                println!("skipping postgres: TILLIT_TEST_POSTGRES_URL not set");
+            }
+        }
+    }
+    Ok(dbs)
+}
+
+/// Runs `case` on every backend, each with a freshly migrated database.
+async fn on_every_backend<F, Fut>(case: F)
+where
+    F: Fn(Store, String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    for db in databases().await.expect("set up test database") {
+        let store = Store::connect(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: connect: {e}", db.name));
+        let result = case(store.clone(), db.url.clone()).await;
+        store.close().await;
+        db.drop_schema().await.expect("drop test schema");
+        if let Err(e) = result {
+            panic!("{}: {e:#}", db.name);
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            on_every_backend(cases::$case).await;
+        }
+    )*};
+}
+
+conformance!(
+    orgs_create_get_list_paginate,
+    duplicate_org_is_conflict_and_writes_no_audit,
+    every_change_writes_one_chained_audit_entry,
+    concurrent_writes_keep_a_gap_free_chain,
+    tenant_isolation_of_every_scoped_query,
+    api_tokens_roundtrip_and_revoke,
+    signing_keys_roundtrip,
+    tree_heads_roundtrip,
+    audit_reads_page_and_hash,
+    data_survives_reconnect,
+    audit_entries_are_append_only,
+);
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_leaking_passwords() {
+    for url in ["mysql://u:hunter2@h/db", "", "file:x.db"] {
+        match Store::connect(url).await {
+            Err(StoreError::UnsupportedUrl(shown)) => {
+                assert!(!shown.contains("hunter2"), "{shown}")
+            }
+            other => panic!("{url:?}: expected UnsupportedUrl, got {other:?}"),
+        }
+    }
+}
+
+fn t(sec: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap()
+        + Duration::seconds(sec)
+        + Duration::nanoseconds(123_456_789)
+}
+
+fn event(action: &str, org: Option<OrgId>, object: &str) -> AuditEvent {
+    AuditEvent {
+        actor: "token:test".to_owned(),
+        org_id: org.map(|o| o.to_string()),
+        action: action.to_owned(),
+        object_id: Some(object.to_owned()),
+        details: json!({"case": action, "n": 1.5, "list": [1, "x", null]}),
+    }
+}
+
+fn new_org(i: u32) -> NewOrg {
+    NewOrg {
+        id: OrgId::new(),
+        name: format!("Kommun {i}"),
+        org_number: OrganisationNumber::parse(Country::Dk, &format!("{:08}", 20_000_000 + i))
+            .unwrap(),
+    }
+}
+
+async fn create_org(store: &Store, i: u32) -> Result<Org> {
+    let org = new_org(i);
+    let ev = event("org.create", Some(org.id), &org.id.to_string());
+    Ok(store.create_org(org, ev, t(i64::from(i))).await?)
+}
+
+fn new_token(org: Option<OrgId>, seed: u8) -> NewApiToken {
+    NewApiToken {
+        id: ApiTokenId::new(),
+        org_id: org,
+        name: format!("token {seed}"),
+        token_hash: [seed; 32],
+        scope: SCOPE_SUPER_ADMIN.to_owned(),
+    }
+}
+
+fn new_key(org: Option<OrgId>, kid: &str, purpose: &str) -> NewSigningKey {
+    NewSigningKey {
+        kid: kid.to_owned(),
+        org_id: org,
+        purpose: purpose.to_owned(),
+        alg: "ES256".to_owned(),
+        public_jwk: json!({"kty": "EC", "crv": "P-256", "x": kid, "y": "y", "kid": kid}),
+        sealed_private: kid.as_bytes().iter().rev().copied().collect(),
+    }
+}
+
+/// Every entry of the log, checked: seq 1..=n without gaps, hashes recompute, prev_hash chains.
+async fn verified_log(store: &Store) -> Result<Vec<AuditEntry>> {
+    let entries = store.audit_entries(1, u32::MAX).await?;
+    let mut prev = GENESIS_HASH;
+    for (i, e) in entries.iter().enumerate() {
+        ensure!(e.seq == i as u64 + 1, "gap: entry {i} has seq {}", e.seq);
+        ensure!(
+            e.prev_hash == prev,
+            "seq {}: prev_hash does not chain",
+            e.seq
+        );
+        ensure!(
+            e.compute_hash() == e.hash,
+            "seq {}: hash does not recompute",
+            e.seq
+        );
+        prev = e.hash;
+    }
+    ensure!(
+        store.audit_count().await? == entries.len() as u64,
+        "audit_count"
+    );
+    Ok(entries)
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn orgs_create_get_list_paginate(store: Store, _url: String) -> Result<()> {
+        let empty = store.list_orgs(&PageRequest::first()).await?;
+        ensure!(empty.items.is_empty() && empty.next_cursor.is_none());
+
+        let mut created = Vec::new();
+        for i in 0..7 {
+            created.push(create_org(&store, i).await?);
+        }
+        let first = &created[0];
+        ensure!(
+            first.created_at == t(0).trunc_subsecs(6),
+            "created_at truncated to micros"
+        );
+        ensure!(first.country == Country::Dk);
+        ensure!(
+            store.get_org(first.id).await?.as_ref() == Some(first),
+            "get_org roundtrip"
+        );
+        ensure!(store.get_org(OrgId::new()).await?.is_none(), "unknown id");
+
+        let mut want = created.clone();
+        want.sort_by_key(|o| o.id);
+        // (limit, page sizes expected)
+        for (limit, sizes) in [
+            (3u32, vec![3, 3, 1]),
+            (7, vec![7]),
+            (1, vec![1; 7]),
+            (500, vec![7]),
+        ] {
+            let mut got = Vec::new();
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = store
+                    .list_orgs(&PageRequest {
+                        cursor: cursor.clone(),
+                        limit,
+                    })
+                    .await?;
+                seen.push(page.items.len());
+                got.extend(page.items);
+                match page.next_cursor {
+                    None => break,
+                    Some(c) => cursor = Some(c),
+                }
+            }
+            ensure!(
+                seen == sizes,
+                "limit {limit}: page sizes {seen:?}, want {sizes:?}"
+            );
+            ensure!(got == want, "limit {limit}: items in id order");
+        }
+
+        for (req, what) in [
+            (
+                PageRequest {
+                    cursor: Some("nope".into()),
+                    limit: 5,
+                },
+                "bad cursor",
+            ),
+            (
+                PageRequest {
+                    cursor: Some(created[0].id.to_string()),
+                    limit: 5,
+                },
+                "an id is not a cursor",
+            ),
+            (
+                PageRequest {
+                    cursor: None,
+                    limit: 0,
+                },
+                "limit 0",
+            ),
+            (
+                PageRequest {
+                    cursor: None,
+                    limit: 501,
+                },
+                "limit above max",
+            ),
+        ] {
+            match store.list_orgs(&req).await {
+                Err(StoreError::InvalidCursor(_) | StoreError::Core(_)) => {}
+                other => bail!("{what}: expected a rejection, got {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn duplicate_org_is_conflict_and_writes_no_audit(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        let org = create_org(&store, 1).await?;
+        let same_number = NewOrg {
+            id: OrgId::new(),
+            ..new_org(1)
+        };
+        let same_id = NewOrg {
+            id: org.id,
+            ..new_org(2)
+        };
+        for (dup, what) in [
+            (same_number, "same (country, org_number)"),
+            (same_id, "same id"),
+        ] {
+            let ev = event("org.create", Some(dup.id), "dup");
+            match store.create_org(dup, ev, t(5)).await {
+                Err(StoreError::Conflict { .. }) => {}
+                other => bail!("{what}: expected Conflict, got {other:?}"),
+            }
+        }
+        ensure!(
+            store.audit_count().await? == 1,
+            "a refused change wrote an audit entry"
+        );
+        let page = store.list_orgs(&PageRequest::first()).await?;
+        ensure!(page.items == vec![org], "a refused change left a row");
+        // The chain continues normally after a rollback.
+        create_org(&store, 3).await?;
+        ensure!(verified_log(&store).await?.len() == 2);
+        Ok(())
+    }
+
+    pub async fn every_change_writes_one_chained_audit_entry(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        let org = create_org(&store, 1).await?;
+        let token = new_token(Some(org.id), 1);
+        let token_id = token.id;
+        store
+            .create_api_token(token, event("token.create", Some(org.id), "t"), t(2))
+            .await?;
+        store
+            .revoke_api_token(
+                Scope::Org(org.id),
+                token_id,
+                event("token.revoke", Some(org.id), "t"),
+                t(3),
+            )
+            .await?;
+        store
+            .insert_key(
+                new_key(Some(org.id), "kid-1", "issuer"),
+                event("key.create", Some(org.id), "kid-1"),
+                t(4),
+            )
+            .await?;
+        store
+            .set_key_status(
+                Scope::Org(org.id),
+                "kid-1",
+                KeyStatus::Retired,
+                event("key.retire", Some(org.id), "kid-1"),
+                t(5),
+            )
+            .await?;
+        let appended = store
+            .append_audit(event("audit.note", None, "x"), t(6))
+            .await?;
+
+        let log = verified_log(&store).await?;
+        let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+        ensure!(
+            actions
+                == [
+                    "org.create",
+                    "token.create",
+                    "token.revoke",
+                    "key.create",
+                    "key.retire",
+                    "audit.note"
+                ],
+            "actions {actions:?}"
+        );
+        let last = log.last().context("log empty")?;
+        ensure!(last == &appended, "append_audit returns what is stored");
+        ensure!(
+            store.audit_last().await?.as_ref() == Some(&appended),
+            "audit_last"
+        );
+        ensure!(
+            last.time == t(6).trunc_subsecs(6),
+            "audit time at microseconds"
+        );
+        ensure!(last.details == json!({"case": "audit.note", "n": 1.5, "list": [1, "x", null]}));
+        Ok(())
+    }
+
+    pub async fn concurrent_writes_keep_a_gap_free_chain(store: Store, _url: String) -> Result<()> {
+        let tasks: Vec<_> = (0..40u32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if i % 4 == 0 {
+                        store
+                            .append_audit(event("audit.note", None, &i.to_string()), t(1))
+                            .await?;
+                    } else {
+                        create_org(&store, i).await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        let log = verified_log(&store).await?;
+        ensure!(log.len() == 40, "{} entries, want 40", log.len());
+        let page = store
+            .list_orgs(&PageRequest {
+                cursor: None,
+                limit: 100,
+            })
+            .await?;
+        ensure!(page.items.len() == 30, "orgs {}", page.items.len());
+        Ok(())
+    }
+
+    pub async fn tenant_isolation_of_every_scoped_query(store: Store, _url: String) -> Result<()> {
+        let a = create_org(&store, 1).await?.id;
+        let b = create_org(&store, 2).await?.id;
+        let scopes = [Scope::Org(a), Scope::Org(b), Scope::Installation];
+        let mut tokens = Vec::new();
+        for (i, scope) in scopes.iter().enumerate() {
+            let org = scope.org_id();
+            let tok = store
+                .create_api_token(
+                    new_token(org, i as u8 + 1),
+                    event("token.create", org, "t"),
+                    t(2),
+                )
+                .await?;
+            tokens.push(tok);
+            store
+                .insert_key(
+                    new_key(org, &format!("kid-{i}"), "issuer"),
+                    event("key.create", org, "k"),
+                    t(3),
+                )
+                .await?;
+        }
+        let audit_before = store.audit_count().await?;
+        for (i, scope) in scopes.iter().enumerate() {
+            let own_kid = format!("kid-{i}");
+            let listed = store.list_api_tokens(*scope).await?;
+            ensure!(
+                listed == vec![tokens[i].clone()],
+                "list_api_tokens({scope:?})"
+            );
+            let keys = store.list_keys(*scope, "issuer").await?;
+            ensure!(
+                keys.len() == 1 && keys[0].kid == own_kid,
+                "list_keys({scope:?})"
+            );
+            ensure!(
+                store.list_keys(*scope, "audit").await?.is_empty(),
+                "list_keys other purpose"
+            );
+            ensure!(
+                store.get_key(*scope, &own_kid).await?.is_some(),
+                "get_key own"
+            );
+            for (j, other) in tokens.iter().enumerate().filter(|(j, _)| *j != i) {
+                let other_kid = format!("kid-{j}");
+                ensure!(
+                    store.get_key(*scope, &other_kid).await?.is_none(),
+                    "get_key({scope:?}, {other_kid})"
+                );
+                match store
+                    .revoke_api_token(
+                        *scope,
+                        other.id,
+                        event("token.revoke", scope.org_id(), "t"),
+                        t(4),
+                    )
+                    .await
+                {
+                    Err(StoreError::NotFound { .. }) => {}
+                    r => bail!("revoke_api_token({scope:?}, token of {j}): {r:?}"),
+                }
+                match store
+                    .set_key_status(
+                        *scope,
+                        &other_kid,
+                        KeyStatus::Retired,
+                        event("key.retire", scope.org_id(), "k"),
+                        t(4),
+                    )
+                    .await
+                {
+                    Err(StoreError::NotFound { .. }) => {}
+                    r => bail!("set_key_status({scope:?}, {other_kid}): {r:?}"),
+                }
+            }
+        }
+        ensure!(
+            store.audit_count().await? == audit_before,
+            "refused cross-tenant changes were audited"
+        );
+        for tok in &tokens {
+            let found = store.find_api_token_by_hash(&tok.token_hash).await?;
+            ensure!(
+                found.as_ref().and_then(|f| f.revoked_at).is_none(),
+                "a token was revoked across tenants"
+            );
+        }
+        for (i, scope) in scopes.iter().enumerate() {
+            let key = store
+                .get_key(*scope, &format!("kid-{i}"))
+                .await?
+                .context("own key")?;
+            ensure!(
+                key.status == KeyStatus::Active,
+                "a key was retired across tenants"
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn api_tokens_roundtrip_and_revoke(store: Store, _url: String) -> Result<()> {
+        ensure!(store.count_api_tokens().await? == 0);
+        ensure!(store.find_api_token_by_hash(&[9; 32]).await?.is_none());
+        let created = store
+            .create_api_token(new_token(None, 9), event("token.create", None, "t"), t(1))
+            .await?;
+        ensure!(created.created_at == t(1).trunc_subsecs(6) && created.revoked_at.is_none());
+        ensure!(store.count_api_tokens().await? == 1);
+        ensure!(
+            store.find_api_token_by_hash(&[9; 32]).await?.as_ref() == Some(&created),
+            "find by hash"
+        );
+        let dup = NewApiToken {
+            id: ApiTokenId::new(),
+            ..new_token(None, 9)
+        };
+        match store
+            .create_api_token(dup, event("token.create", None, "t"), t(2))
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            r => bail!("same hash twice: {r:?}"),
+        }
+        let revoked = store
+            .revoke_api_token(
+                Scope::Installation,
+                created.id,
+                event("token.revoke", None, "t"),
+                t(3),
+            )
+            .await?;
+        ensure!(
+            revoked.revoked_at == Some(t(3).trunc_subsecs(6)),
+            "revoked_at"
+        );
+        let again = store
+            .revoke_api_token(
+                Scope::Installation,
+                created.id,
+                event("token.revoke", None, "t"),
+                t(4),
+            )
+            .await?;
+        ensure!(
+            again.revoked_at == Some(t(3).trunc_subsecs(6)),
+            "second revoke keeps the first time"
+        );
+        ensure!(store.find_api_token_by_hash(&[9; 32]).await?.as_ref() == Some(&again));
+        ensure!(
+            store.count_api_tokens().await? == 1,
+            "revoked tokens still count"
+        );
+        match store
+            .create_api_token(
+                new_token(Some(OrgId::new()), 7),
+                event("token.create", None, "t"),
+                t(5),
+            )
+            .await
+        {
+            Err(StoreError::Database(_)) => {}
+            r => bail!("token for a missing organisation: {r:?}"),
+        }
+        ensure!(verified_log(&store).await?.len() == 3);
+        Ok(())
+    }
+
+    pub async fn signing_keys_roundtrip(store: Store, _url: String) -> Result<()> {
+        let org = create_org(&store, 1).await?.id;
+        let input = new_key(None, "install-audit-1", "audit");
+        let stored = store
+            .insert_key(input.clone(), event("key.create", None, "k"), t(1))
+            .await?;
+        ensure!(
+            stored.public_jwk == input.public_jwk && stored.sealed_private == input.sealed_private
+        );
+        ensure!(stored.status == KeyStatus::Active && stored.org_id.is_none());
+        ensure!(
+            store
+                .get_key(Scope::Installation, "install-audit-1")
+                .await?
+                .as_ref()
+                == Some(&stored)
+        );
+        store
+            .insert_key(
+                new_key(None, "install-audit-2", "audit"),
+                event("key.create", None, "k"),
+                t(2),
+            )
+            .await?;
+        store
+            .insert_key(
+                new_key(Some(org), "org-issuer", "issuer"),
+                event("key.create", Some(org), "k"),
+                t(3),
+            )
+            .await?;
+        let audit_keys: Vec<String> = store
+            .list_keys(Scope::Installation, "audit")
+            .await?
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        ensure!(
+            audit_keys == ["install-audit-1", "install-audit-2"],
+            "{audit_keys:?}"
+        );
+
+        let retired = store
+            .set_key_status(
+                Scope::Installation,
+                "install-audit-1",
+                KeyStatus::Retired,
+                event("key.retire", None, "k"),
+                t(4),
+            )
+            .await?;
+        ensure!(retired.status == KeyStatus::Retired && retired.created_at == stored.created_at);
+        let count = store.audit_count().await?;
+        match store
+            .insert_key(
+                new_key(Some(org), "install-audit-1", "issuer"),
+                event("key.create", None, "k"),
+                t(5),
+            )
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            r => bail!("duplicate kid: {r:?}"),
+        }
+        ensure!(
+            store.audit_count().await? == count,
+            "refused key insert was audited"
+        );
+        match store
+            .set_key_status(
+                Scope::Installation,
+                "missing",
+                KeyStatus::Retired,
+                event("key.retire", None, "k"),
+                t(6),
+            )
+            .await
+        {
+            Err(StoreError::NotFound { .. }) => {}
+            r => bail!("missing kid: {r:?}"),
+        }
+        Ok(())
+    }
+
+    pub async fn tree_heads_roundtrip(store: Store, _url: String) -> Result<()> {
+        ensure!(store.latest_tree_head().await?.is_none() && store.tree_heads().await?.is_empty());
+        for i in 0..5u32 {
+            store
+                .append_audit(event("audit.note", None, &i.to_string()), t(i64::from(i)))
+                .await?;
+        }
+        let hashes = store.audit_entry_hashes(5).await?;
+        let leaves: Vec<[u8; 32]> = hashes
+            .iter()
+            .map(|h| tillit_audit::merkle::leaf_hash(h))
+            .collect();
+        let log = verified_log(&store).await?;
+        ensure!(
+            log.iter().map(|e| e.leaf_hash()).collect::<Vec<_>>() == leaves,
+            "leaf data = entry hashes"
+        );
+        let head = |size: u64| TreeHeadRecord {
+            tree_size: size,
+            root_hash: tillit_audit::merkle::root(&leaves[..size as usize]),
+            timestamp: t(size as i64).trunc_subsecs(6),
+            key_id: "audit-key".to_owned(),
+            signature: vec![size as u8; 64],
+        };
+        for size in [3, 0, 5, 1] {
+            store.insert_tree_head(head(size)).await?;
+        }
+        ensure!(store.latest_tree_head().await? == Some(head(5)), "latest");
+        ensure!(
+            store.tree_heads().await? == vec![head(0), head(1), head(3), head(5)],
+            "all, by size"
+        );
+        ensure!(
+            store.tree_head_at_size(3).await? == Some(head(3)),
+            "at size 3"
+        );
+        ensure!(
+            store.tree_head_at_size(2).await?.is_none(),
+            "no head of size 2"
+        );
+        ensure!(
+            store.tree_head_at_size(u64::MAX).await?.is_none(),
+            "huge size"
+        );
+        match store.insert_tree_head(head(3)).await {
+            Err(StoreError::Conflict { .. }) => {}
+            r => bail!("duplicate tree size: {r:?}"),
+        }
+        ensure!(
+            store.audit_count().await? == 5,
+            "tree heads are not audit entries"
+        );
+        Ok(())
+    }
+
+    pub async fn audit_reads_page_and_hash(store: Store, _url: String) -> Result<()> {
+        ensure!(store.audit_last().await?.is_none() && store.audit_count().await? == 0);
+        ensure!(store.audit_entry_hashes(10).await?.is_empty());
+        for i in 0..10u32 {
+            store
+                .append_audit(event("audit.note", None, &i.to_string()), t(i64::from(i)))
+                .await?;
+        }
+        let log = verified_log(&store).await?;
+        // (from_seq, limit, expected seqs)
+        let cases: [(u64, u32, Vec<u64>); 6] = [
+            (1, 3, vec![1, 2, 3]),
+            (0, 2, vec![1, 2]),
+            (9, 5, vec![9, 10]),
+            (11, 5, vec![]),
+            (4, 0, vec![]),
+            (u64::MAX, 5, vec![]),
+        ];
+        for (from, limit, want) in cases {
+            let got: Vec<u64> = store
+                .audit_entries(from, limit)
+                .await?
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            ensure!(got == want, "audit_entries({from}, {limit}) = {got:?}");
+        }
+        let hashes = store.audit_entry_hashes(4).await?;
+        ensure!(
+            hashes == log[..4].iter().map(|e| e.hash).collect::<Vec<_>>(),
+            "hashes upto 4"
+        );
+        ensure!(
+            store.audit_entry_hashes(u64::MAX).await?.len() == 10,
+            "hashes upto beyond the end"
+        );
+        Ok(())
+    }
+
+    pub async fn data_survives_reconnect(store: Store, url: String) -> Result<()> {
+        let org = create_org(&store, 1).await?;
+        store.close().await;
+        let again = Store::connect(&url).await?; // migrations are idempotent
+        ensure!(again.get_org(org.id).await? == Some(org));
+        ensure!(verified_log(&again).await?.len() == 1);
+        again.ping().await?;
+        again.close().await;
+        Ok(())
+    }
+
+    pub async fn audit_entries_are_append_only(store: Store, url: String) -> Result<()> {
+        store
+            .append_audit(event("audit.note", None, "x"), t(1))
+            .await?;
+        let statements = [
+            "UPDATE audit_entries SET actor = 'mallory'",
+            "DELETE FROM audit_entries",
+        ];
+        for sql in statements {
+            let refused = match store.backend() {
+                Backend::Sqlite => {
+                    let pool = sqlx::SqlitePool::connect(&url).await?;
+                    let r = sqlx::query(sql).execute(&pool).await;
+                    pool.close().await;
+                    r.is_err()
+                }
+                Backend::Postgres => {
+                    let pool = sqlx::PgPool::connect(&url).await?;
+                    let r = sqlx::query(sql).execute(&pool).await;
+                    pool.close().await;
+                    r.is_err()
+                }
+            };
+            ensure!(refused, "{sql} was not refused");
+        }
+        ensure!(verified_log(&store).await?.len() == 1);
+        Ok(())
+    }
+}
