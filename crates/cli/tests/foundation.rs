@@ -1,0 +1,440 @@
+//! End-to-end tests of the `tillit` binary's foundation commands: each test runs the built
+//! binary in its own temporary directory, with its own port, and talks HTTP to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tillit");
+
+/// A `tillit` command in `dir` with no inherited `TILLIT_*` variables.
+fn tillit(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TILLIT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("tillit runs")
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running `tillit serve`.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+impl Served {
+    /// Starts `tillit serve` in `dir` (listening on a free port) and waits until it prints its URL
+    /// (and, on first start, its token).
+    fn start(dir: &Path) -> Served {
+        let addr = free_port();
+        let mut child = tillit(dir)
+            .arg("serve")
+            .env("TILLIT_LISTEN", addr.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut token = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut listening = false;
+        while Instant::now() < deadline {
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+                if listening {
+                    break;
+                }
+                continue;
+            };
+            if line.contains("Tillit listening on http://") {
+                listening = true;
+            }
+            if let Some(t) = line.trim().strip_prefix("tillit_") {
+                token = Some(format!("tillit_{t}"));
+                break;
+            }
+        }
+        assert!(listening, "tillit serve did not start");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Served { child, addr, token }
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "tillit serve did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(mut self) {
+        self.sigterm();
+        let status = self.wait_exit(Duration::from_secs(30));
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request (Connection: close); returns status and body.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    stream.write_all(request.as_bytes())?;
+    read_response(stream)
+}
+
+fn read_response(mut stream: TcpStream) -> std::io::Result<(u16, String)> {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn org_body(i: u32) -> String {
+    format!(
+        r#"{{"name":"Kommune {i}","country":"DK","organisation_number":"{:08}"}}"#,
+        20_000_000 + i
+    )
+}
+
+fn json_field(body: &str, field: &str) -> String {
+    // Chunked bodies carry size lines; take the JSON object itself.
+    let start = body.find('{').unwrap_or(0);
+    let end = body.rfind('}').map_or(body.len(), |e| e + 1);
+    let v: serde_json::Value = serde_json::from_str(&body[start..end]).unwrap();
+    v[field].as_str().unwrap().to_string()
+}
+
+#[test]
+fn serve_without_configuration_answers_health_and_openapi() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    assert!(served.token.is_some(), "first start prints a token");
+    let (status, body) = http(served.addr, "GET", "/healthz", None, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(served.addr, "GET", "/v1/openapi.json", None, None).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"openapi\":\"3.1"), "{body}");
+    // The data directory holds the database and a master key readable only by its owner.
+    let key = dir.path().join("tillit-data/master.key");
+    assert!(dir.path().join("tillit-data/tillit.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // healthcheck: 0 against the running server, 1 against a closed port.
+    let ok = run(tillit(dir.path()).args(["healthcheck", "--addr", &served.addr.to_string()]));
+    assert!(ok.status.success(), "{ok:?}");
+    let closed = run(tillit(dir.path()).args(["healthcheck", "--addr", &free_port().to_string()]));
+    assert_eq!(closed.status.code(), Some(1));
+    // backup of the running database.
+    let backup = dir.path().join("backup.db");
+    let out = run(tillit(dir.path()).args(["backup", "--out"]).arg(&backup));
+    assert!(out.status.success(), "{out:?}");
+    let mut magic = [0u8; 16];
+    std::fs::File::open(&backup)
+        .unwrap()
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(&magic, b"SQLite format 3\0");
+    // A second start does not print a new token.
+    served.stop();
+    let again = Served::start(dir.path());
+    assert!(again.token.is_none());
+    again.stop();
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write_and_the_log_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path());
+    let token = served.token.clone().unwrap();
+    let addr = served.addr;
+    let pid = served.child.id();
+    // Kill -9 from another thread while the writes stream in.
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let mut acknowledged = Vec::new();
+    for i in 0..100_000 {
+        match http(addr, "POST", "/v1/orgs", Some(&token), Some(&org_body(i))) {
+            Ok((201, body)) => acknowledged.push(json_field(&body, "id")),
+            Ok((status, body)) => panic!("unexpected {status}: {body}"),
+            Err(_) => break,
+        }
+    }
+    killer.join().unwrap();
+    let _ = served.wait_exit(Duration::from_secs(10));
+    assert!(
+        acknowledged.len() >= 5,
+        "only {} writes before the kill",
+        acknowledged.len()
+    );
+
+    let served = Served::start(dir.path());
+    for id in &acknowledged {
+        let (status, body) = http(
+            served.addr,
+            "GET",
+            &format!("/v1/orgs/{id}"),
+            Some(&token),
+            None,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "acknowledged org {id} lost: {body}");
+    }
+    let verify = run(tillit(dir.path()).args(["audit", "verify"]));
+    assert!(verify.status.success(), "{verify:?}");
+    served.stop();
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path());
+    let token = served.token.clone().unwrap();
+    let body = org_body(7);
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(served.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/orgs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    served.sigterm();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(tail.as_bytes()).unwrap();
+    let (status, response) = read_response(stream).unwrap();
+    assert_eq!(status, 201, "{response}");
+    let exit = served.wait_exit(Duration::from_secs(30));
+    assert!(exit.success(), "{exit}");
+    // New connections are refused after shutdown.
+    assert!(http(served.addr, "GET", "/healthz", None, None).is_err());
+}
+
+fn write_lines(path: &Path, lines: &[&str]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn audit_export_detects_every_kind_of_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    let token = served.token.clone().unwrap();
+    for i in 0..6 {
+        let (status, body) = http(
+            served.addr,
+            "POST",
+            "/v1/orgs",
+            Some(&token),
+            Some(&org_body(i)),
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    // Export while the server runs.
+    let export = dir.path().join("audit.jsonl");
+    let out = run(tillit(dir.path())
+        .args(["audit", "export", "--out"])
+        .arg(&export));
+    assert!(out.status.success(), "{out:?}");
+    served.stop();
+    let live = run(tillit(dir.path()).args(["audit", "verify"]));
+    assert!(live.status.success(), "{live:?}");
+
+    let text = std::fs::read_to_string(&export).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 8, "{text}");
+    let flipped = {
+        let line = lines[3];
+        let pos = line.find("\"actor\"").unwrap() + 10;
+        let mut bytes = line.as_bytes().to_vec();
+        bytes[pos] = if bytes[pos] == b'a' { b'b' } else { b'a' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let mut byte_changed = lines.clone();
+    byte_changed[3] = &flipped;
+    let mut deleted = lines.clone();
+    deleted.remove(2);
+    let mut swapped = lines.clone();
+    swapped.swap(2, 3);
+    let cut = lines[..lines.len() - 2].to_vec();
+    // (name, lines, expected to verify)
+    let cases: Vec<(&str, Vec<&str>, bool)> = vec![
+        ("untouched", lines.clone(), true),
+        ("one byte changed", byte_changed, false),
+        ("one line deleted", deleted, false),
+        ("two lines swapped", swapped, false),
+        ("last lines cut", cut, false),
+    ];
+    for (name, case_lines, intact) in cases {
+        let file = dir.path().join(format!("{}.jsonl", name.replace(' ', "-")));
+        write_lines(&file, &case_lines);
+        let out = run(tillit(dir.path())
+            .args(["audit", "verify", "--export"])
+            .arg(&file));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), intact, "{name}: {out:?}");
+        if !intact {
+            assert!(
+                stderr.contains("line") || stderr.contains("seq") || stderr.contains("entry"),
+                "{name}: the failure does not say where: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn admin_bootstrap_prints_a_working_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(tillit(dir.path()).args(["admin", "bootstrap"]));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("tillit_"))
+        .unwrap()
+        .to_string();
+    // The database already has a token: serve does not create another one.
+    let served = Served::start(dir.path());
+    assert!(served.token.is_none());
+    let (status, body) = http(
+        served.addr,
+        "POST",
+        "/v1/orgs",
+        Some(&token),
+        Some(&org_body(1)),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+    served.stop();
+}
+
+#[test]
+fn config_show_masks_secrets_and_unknown_keys_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ab".repeat(32);
+    let key_file: PathBuf = dir.path().join("master.key.secret");
+    std::fs::write(&key_file, &key).unwrap();
+    let out = run(tillit(dir.path())
+        .args(["config", "show"])
+        .env("TILLIT_MASTER_KEY_FILE", &key_file)
+        .env(
+            "TILLIT_DATABASE_URL",
+            "postgres://tillit:hunter2@db.example:5432/tillit",
+        )
+        .env("TILLIT_LOG_FORMAT", "json"));
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains(&key), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("master_key = \"********\""), "{shown}");
+    assert!(shown.contains("log_format = \"json\""), "{shown}");
+
+    // (tillit.toml contents, extra env, text the error must contain)
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        ("lisen = \"127.0.0.1:1\"\n", vec![], "lisen"),
+        ("", vec![("TILLIT_BOGUS", "1")], "TILLIT_BOGUS"),
+        ("body_limit = \"big\"\n", vec![], "body_limit"),
+    ];
+    for (toml, env, expected) in cases {
+        std::fs::write(dir.path().join("tillit.toml"), toml).unwrap();
+        let mut cmd = tillit(dir.path());
+        cmd.args(["config", "show"]);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{toml:?} {env:?} was accepted");
+        assert!(
+            stderr.contains(expected),
+            "{expected} not named in: {stderr}"
+        );
+    }
+}

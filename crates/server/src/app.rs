@@ -1,0 +1,145 @@
+//! The router: routes, the layers every request passes through, and the route table that the
+//! OpenAPI test checks.
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Method};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::{panic_response, problem_middleware, ApiError};
+use crate::metrics::metrics_middleware;
+use crate::state::AppState;
+use crate::{audit_api, health, orgs};
+
+/// Name of the request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Every route of the API: (method, path). The OpenAPI test checks that each one is documented.
+#[derive(Default)]
+pub struct RouteTable {
+    router: Router<AppState>,
+    routes: Vec<(Method, &'static str)>,
+}
+
+impl RouteTable {
+    fn add(mut self, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        self.routes.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    /// The (method, path) pairs, paths in OpenAPI form (`/v1/orgs/{id}`).
+    pub fn routes(&self) -> &[(Method, &'static str)] {
+        &self.routes
+    }
+}
+
+fn route<H, T>(method: Method, handler: H) -> MethodRouter<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = match method {
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::DELETE => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    };
+    on(filter, handler)
+}
+
+/// The route table of the whole API.
+pub fn route_table() -> RouteTable {
+    let get = Method::GET;
+    let post = Method::POST;
+    RouteTable::default()
+        .add(get.clone(), "/healthz", route(get.clone(), health::healthz))
+        .add(get.clone(), "/readyz", route(get.clone(), health::readyz))
+        .add(get.clone(), "/metrics", route(get.clone(), health::metrics))
+        .add(
+            get.clone(),
+            "/v1/openapi.json",
+            route(get.clone(), health::openapi_json),
+        )
+        .add(post.clone(), "/v1/orgs", route(post.clone(), orgs::create))
+        .add(get.clone(), "/v1/orgs", route(get.clone(), orgs::list))
+        .add(get.clone(), "/v1/orgs/{id}", route(get.clone(), orgs::get))
+        .add(
+            get.clone(),
+            "/v1/audit/entries",
+            route(get.clone(), audit_api::entries),
+        )
+        .add(
+            get.clone(),
+            "/v1/audit/tree-heads/latest",
+            route(get.clone(), audit_api::latest_tree_head),
+        )
+        .add(
+            get.clone(),
+            "/v1/audit/proofs/inclusion",
+            route(get.clone(), audit_api::inclusion_proof),
+        )
+        .add(
+            get.clone(),
+            "/v1/audit/proofs/consistency",
+            route(get, audit_api::consistency_proof),
+        )
+}
+
+/// Builds the complete application: routes, fallback and layers.
+pub fn build_router(state: AppState) -> Router {
+    build_router_with(state, Router::new())
+}
+
+/// [`build_router`] with `extra` routes behind the same layers (tests use it to mount a route
+/// that panics).
+pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let body_limit = state.config.body_limit;
+    let metrics = state.metrics.clone();
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    route_table()
+        .router
+        .merge(extra)
+        .fallback(fallback)
+        .with_state(state)
+        // Innermost first: panics become problems, then error bodies become problems, then
+        // metrics see the final status; request ids wrap everything.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(axum::middleware::from_fn_with_state(
+                    metrics,
+                    metrics_middleware,
+                ))
+                .layer(axum::middleware::from_fn(problem_middleware))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(RequestBodyLimitLayer::new(body_limit))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+}
+
+fn make_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+async fn fallback() -> ApiError {
+    ApiError::NotFound("no route for this path; see /v1/openapi.json".into())
+}

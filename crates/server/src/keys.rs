@@ -1,0 +1,174 @@
+//! Key service: generates signing keys, seals their private JWK under the master key and keeps
+//! them in the store. Key id = RFC 7638 JWK thumbprint.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tillit_audit::AuditEvent;
+use tillit_crypto::{Algorithm, Jwk, SigningKey};
+use tillit_store::{KeyRepo, KeyStatus, NewSigningKey, Scope, SigningKeyRecord, Store, StoreError};
+
+/// Purpose of the installation key that signs audit tree heads.
+pub const AUDIT_KEY_PURPOSE: &str = "audit";
+
+/// Errors of the key service.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key operation failed: {0}")]
+    Crypto(#[from] tillit_crypto::CryptoError),
+    #[error(
+        "cannot open the sealed private key {kid}: wrong master key or corrupted row ({reason})"
+    )]
+    Unseal { kid: String, reason: String },
+    #[error("stored private key {kid} is not a valid JWK: {reason}")]
+    BadJwk { kid: String, reason: String },
+    #[error("algorithm {0} cannot sign; use ES256 or EdDSA")]
+    VerifyOnly(&'static str),
+}
+
+/// Generates, seals, stores and unseals signing keys.
+#[derive(Clone)]
+pub struct KeyService {
+    store: Store,
+    master_key: Arc<[u8; 32]>,
+}
+
+/// Additional authenticated data binding a sealed private key to its kid, so that a sealed blob
+/// copied into another row does not open.
+fn aad(kid: &str) -> Vec<u8> {
+    format!("tillit-signing-key/v1:{kid}").into_bytes()
+}
+
+impl KeyService {
+    pub fn new(store: Store, master_key: [u8; 32]) -> Self {
+        Self {
+            store,
+            master_key: Arc::new(master_key),
+        }
+    }
+
+    /// Generates a key of `alg` (ES256 or EdDSA) for `scope` and `purpose` and stores it sealed,
+    /// with its audit entry.
+    pub async fn generate(
+        &self,
+        scope: Scope,
+        purpose: &str,
+        alg: Algorithm,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(SigningKey, SigningKeyRecord), KeyError> {
+        if !matches!(alg, Algorithm::Es256 | Algorithm::EdDsa) {
+            return Err(KeyError::VerifyOnly(alg.jose_name()));
+        }
+        let key = SigningKey::generate(alg)?;
+        let kid = key.kid();
+        let private = serde_json::to_vec(&key.to_private_jwk()).map_err(|e| KeyError::BadJwk {
+            kid: kid.clone(),
+            reason: e.to_string(),
+        })?;
+        let public_jwk =
+            serde_json::to_value(key.verifying_key().to_jwk()).map_err(|e| KeyError::BadJwk {
+                kid: kid.clone(),
+                reason: e.to_string(),
+            })?;
+        let sealed_private = tillit_crypto::seal::seal(&self.master_key, &private, &aad(&kid));
+        let audit = AuditEvent {
+            actor: actor.to_string(),
+            org_id: scope.org_id().map(|o| o.to_string()),
+            action: "key.create".into(),
+            object_id: Some(kid.clone()),
+            details: serde_json::json!({ "purpose": purpose, "alg": alg.jose_name() }),
+        };
+        let record = self
+            .store
+            .insert_key(
+                NewSigningKey {
+                    kid,
+                    org_id: scope.org_id(),
+                    purpose: purpose.to_string(),
+                    alg: alg.jose_name().to_string(),
+                    public_jwk,
+                    sealed_private,
+                },
+                audit,
+                at,
+            )
+            .await?;
+        Ok((key, record))
+    }
+
+    /// Opens a stored key's private half.
+    pub fn unseal(&self, record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
+        let plain =
+            tillit_crypto::seal::open(&self.master_key, &record.sealed_private, &aad(&record.kid))
+                .map_err(|e| KeyError::Unseal {
+                    kid: record.kid.clone(),
+                    reason: e.to_string(),
+                })?;
+        let jwk: Jwk = serde_json::from_slice(&plain).map_err(|e| KeyError::BadJwk {
+            kid: record.kid.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(SigningKey::from_jwk(&jwk)?)
+    }
+
+    /// The newest active key of `scope` and `purpose`, unsealed.
+    pub async fn active(
+        &self,
+        scope: Scope,
+        purpose: &str,
+    ) -> Result<Option<SigningKey>, KeyError> {
+        let keys = self.store.list_keys(scope, purpose).await?;
+        match keys.iter().rev().find(|k| k.status == KeyStatus::Active) {
+            Some(record) => Ok(Some(self.unseal(record)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The active key of `scope` and `purpose`, generated (ES256) when there is none.
+    pub async fn ensure(
+        &self,
+        scope: Scope,
+        purpose: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<SigningKey, KeyError> {
+        if let Some(key) = self.active(scope, purpose).await? {
+            return Ok(key);
+        }
+        match self
+            .generate(scope, purpose, Algorithm::Es256, actor, at)
+            .await
+        {
+            Ok((key, _)) => Ok(key),
+            // Another instance created one at the same moment: use the stored one.
+            Err(KeyError::Store(StoreError::Conflict { .. })) => {
+                self.active(scope, purpose).await?.ok_or_else(|| {
+                    KeyError::Store(StoreError::NotFound {
+                        what: "signing key",
+                        id: purpose.to_string(),
+                    })
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The public key of `kid` in `scope`, for verification.
+    pub async fn public(
+        &self,
+        scope: Scope,
+        kid: &str,
+    ) -> Result<Option<tillit_crypto::VerifyingKey>, KeyError> {
+        let Some(record) = self.store.get_key(scope, kid).await? else {
+            return Ok(None);
+        };
+        let jwk: Jwk = serde_json::from_value(record.public_jwk).map_err(|e| KeyError::BadJwk {
+            kid: kid.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(tillit_crypto::VerifyingKey::from_jwk(&jwk)?))
+    }
+}

@@ -1,0 +1,223 @@
+//! Offline operations behind the CLI: `admin bootstrap`, `backup`, `audit export` and
+//! `audit verify`. They open the configured database directly and work while a server runs.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use chrono::Utc;
+use tillit_audit::export::verify_export_bytes;
+use tillit_audit::{verify_chain, AuditEntry, TreeHead};
+use tillit_crypto::{Jwk, VerifyingKey};
+use tillit_store::{AuditRepo, KeyRepo, Scope, Store, StoreError};
+
+use crate::config::Config;
+use crate::keys::{KeyError, AUDIT_KEY_PURPOSE};
+use crate::runtime::{open_store, prepare, ServerError};
+use crate::tree_heads::{from_record, sign_pending, TreeHeadError};
+
+/// Result of an audit verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditVerdict {
+    /// Intact; a one-line summary.
+    Intact(String),
+    /// Not intact; names the first bad line / entry.
+    Broken(String),
+}
+
+/// Result of `backup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupOutcome {
+    /// The SQLite copy was written.
+    Written,
+    /// The database is PostgreSQL: use `pg_dump`.
+    UsePgDump,
+}
+
+/// Entries read per query when streaming the log.
+const PAGE: u32 = 500;
+
+/// Creates a super-admin API token and returns its secret.
+pub async fn bootstrap_admin(config: Config) -> Result<String, ServerError> {
+    let store = open_store(&config).await?;
+    let secret =
+        crate::auth::create_super_admin_token(&store, "admin-bootstrap", "system:admin-bootstrap")
+            .await;
+    store.close().await;
+    Ok(secret?)
+}
+
+/// Writes a consistent copy of the SQLite database to `out` (`VACUUM INTO`).
+pub async fn backup(config: Config, out: &Path) -> Result<BackupOutcome, ServerError> {
+    let store = open_store(&config).await?;
+    let result = store.backup_to(out).await;
+    store.close().await;
+    match result {
+        Ok(()) => Ok(BackupOutcome::Written),
+        Err(StoreError::Unsupported(_)) => Ok(BackupOutcome::UsePgDump),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every entry of the log, in seq order.
+async fn all_entries(store: &Store) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut entries = Vec::new();
+    let mut from = 1u64;
+    loop {
+        let page = store.audit_entries(from, PAGE).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        from = last.seq.saturating_add(1);
+        let full = page.len() == PAGE as usize;
+        entries.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(entries)
+}
+
+/// The public halves of every installation audit key (active and retired).
+async fn audit_public_keys(store: &Store) -> Result<Vec<VerifyingKey>, ServerError> {
+    let records = store
+        .list_keys(Scope::Installation, AUDIT_KEY_PURPOSE)
+        .await?;
+    records
+        .into_iter()
+        .map(|r| {
+            let jwk: Jwk = serde_json::from_value(r.public_jwk).map_err(|e| KeyError::BadJwk {
+                kid: r.kid.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(VerifyingKey::from_jwk(&jwk).map_err(KeyError::from)?)
+        })
+        .collect()
+}
+
+fn tree_head_error(e: TreeHeadError) -> ServerError {
+    match e {
+        TreeHeadError::Store(s) => ServerError::Store(s),
+        TreeHeadError::Key(k) => ServerError::Key(k),
+        TreeHeadError::Sign(m) => ServerError::Http(m),
+    }
+}
+
+/// Exports the log as JSON lines to `out`: every entry, the stored tree heads and a closing
+/// `export_end` signed now with the audit key. Written to a temporary file and renamed, so `out`
+/// is never half-written. Returns a one-line summary.
+pub async fn export_audit(config: Config, out: &Path) -> Result<String, ServerError> {
+    let state = prepare(config).await?;
+    let result = export_with(&state, out).await;
+    state.store.close().await;
+    result
+}
+
+async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, ServerError> {
+    // Sign a fresh tree head over everything, so the export carries the latest one too.
+    sign_pending(state, 1).await.map_err(tree_head_error)?;
+    let key = state
+        .keys
+        .active(Scope::Installation, AUDIT_KEY_PURPOSE)
+        .await?
+        .ok_or_else(|| ServerError::Http("no active audit key".into()))?;
+    let heads: Vec<TreeHead> = state
+        .store
+        .tree_heads()
+        .await?
+        .into_iter()
+        .map(from_record)
+        .collect();
+    let entries = all_entries(&state.store).await?;
+    let count = entries.len();
+    let mut writer = tillit_audit::export::ExportWriter::new(&heads);
+    let tmp = out.with_extension("partial");
+    let io = |e: std::io::Error| ServerError::Io {
+        context: format!("cannot write {}", tmp.display()),
+        source: e,
+    };
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut file = std::io::BufWriter::new(file);
+    let audit = |e: tillit_audit::AuditError| ServerError::Http(e.to_string());
+    for entry in &entries {
+        file.write_all(writer.push(entry).map_err(audit)?.as_bytes())
+            .map_err(io)?;
+    }
+    file.write_all(writer.finish(Utc::now(), &key).map_err(audit)?.as_bytes())
+        .map_err(io)?;
+    let file = file.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(|e| ServerError::Io {
+        context: format!("cannot rename {} to {}", tmp.display(), out.display()),
+        source: e,
+    })?;
+    Ok(format!(
+        "exported {count} entries and {} tree heads to {}",
+        heads.len(),
+        out.display()
+    ))
+}
+
+/// Verifies the live log: hash chain, every entry hash, every stored tree head (root and
+/// signature with the installation audit keys).
+pub async fn verify_live(config: Config) -> Result<AuditVerdict, ServerError> {
+    let store = open_store(&config).await?;
+    let result = async {
+        let entries = all_entries(&store).await?;
+        let heads: Vec<TreeHead> = store
+            .tree_heads()
+            .await?
+            .into_iter()
+            .map(from_record)
+            .collect();
+        let keys = audit_public_keys(&store).await?;
+        Ok::<_, ServerError>(match verify_chain(entries, &heads, &keys) {
+            Ok(s) => AuditVerdict::Intact(format!(
+                "{} entries, {} signed tree heads, root {}",
+                s.entries,
+                s.tree_heads,
+                hex::encode(s.root_hash)
+            )),
+            Err(v) => AuditVerdict::Broken(match v.seq {
+                Some(seq) => format!("first bad entry: seq {seq}: {}", v.reason),
+                None => format!("first bad entry at position {}: {}", v.line, v.reason),
+            }),
+        })
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Verifies an export file. Signatures are checked against `keys` (public JWKs) when given,
+/// else against the installation audit keys of the configured database.
+pub async fn verify_export_file(
+    config: Config,
+    file: &Path,
+    keys: Option<Vec<Jwk>>,
+) -> Result<AuditVerdict, ServerError> {
+    let bytes = std::fs::read(file).map_err(|e| ServerError::Io {
+        context: format!("cannot read {}", file.display()),
+        source: e,
+    })?;
+    let trusted = match keys {
+        Some(jwks) => jwks
+            .iter()
+            .map(|j| VerifyingKey::from_jwk(j).map_err(|e| ServerError::Key(e.into())))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => {
+            let store = open_store(&config).await?;
+            let keys = audit_public_keys(&store).await;
+            store.close().await;
+            keys?
+        }
+    };
+    Ok(match verify_export_bytes(&bytes, &trusted) {
+        Ok(s) => AuditVerdict::Intact(format!(
+            "{} entries, {} signed tree heads, root {}",
+            s.entries,
+            s.tree_heads,
+            hex::encode(s.root_hash)
+        )),
+        Err(v) => AuditVerdict::Broken(format!("{}: {v}", file.display())),
+    })
+}

@@ -1,0 +1,273 @@
+//! Start-up and shutdown: logging, master key, database, bootstrap token, audit key, the
+//! tree-head job and the HTTP listener with graceful shutdown.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tillit_store::{ApiTokenRepo, Scope, Store, StoreError};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::config::{parse_master_key, Config, LogFormat};
+use crate::keys::{KeyError, KeyService, AUDIT_KEY_PURPOSE};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Errors that stop the server from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("master key in {path} is invalid: {message}")]
+    MasterKey { path: String, message: String },
+    #[error("the HTTP server failed: {0}")]
+    Http(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    let context = context.into();
+    move |source| ServerError::Io { context, source }
+}
+
+/// Installs the global `tracing` subscriber (text or JSON; level from `RUST_LOG`, default
+/// `info`). Calling it twice is harmless.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The master key: from the configuration, else `<data_dir>/master.key`, generated with mode
+/// 0600 when absent.
+pub fn load_or_create_master_key(config: &Config) -> Result<[u8; 32], ServerError> {
+    if let Some(secret) = &config.master_key {
+        return parse_master_key(secret.expose()).map_err(|message| ServerError::MasterKey {
+            path: "configuration".into(),
+            message,
+        });
+    }
+    let path = config.master_key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_master_key(text.trim()).map_err(|message| ServerError::MasterKey {
+            path: path.display().to_string(),
+            message,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+                "cannot create data directory {}",
+                config.data_dir.display()
+            )))?;
+            let key = tillit_crypto::random_bytes::<32>();
+            write_new_secret_file(&path, &format!("{}\n", hex::encode(key)))?;
+            tracing::info!(path = %path.display(), "generated a new master key");
+            Ok(key)
+        }
+        Err(e) => Err(ServerError::Io {
+            context: format!("cannot read master key {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
+/// Creates `path` (failing if it exists) readable only by the owner, writes and syncs it.
+fn write_new_secret_file(path: &Path, contents: &str) -> Result<(), ServerError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let context = format!("cannot write master key {}", path.display());
+    let mut file = options.open(path).map_err(io(context.clone()))?;
+    file.write_all(contents.as_bytes())
+        .map_err(io(context.clone()))?;
+    file.sync_all().map_err(io(context))?;
+    Ok(())
+}
+
+/// Opens (and migrates) the configured database; creates the data directory for the default
+/// SQLite file.
+pub async fn open_store(config: &Config) -> Result<Store, ServerError> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+            "cannot create data directory {}",
+            config.data_dir.display()
+        )))?;
+    }
+    Ok(Store::connect(&config.effective_database_url()).await?)
+}
+
+/// Creates a super-admin token when the database has none; returns its secret.
+pub async fn bootstrap_if_empty(store: &Store) -> Result<Option<String>, ServerError> {
+    if store.count_api_tokens().await? > 0 {
+        return Ok(None);
+    }
+    let secret =
+        crate::auth::create_super_admin_token(store, "bootstrap", "system:bootstrap").await?;
+    Ok(Some(secret))
+}
+
+/// The application state for a configuration: opens the store, loads the master key, ensures
+/// the audit key.
+pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
+    let master_key = load_or_create_master_key(&config)?;
+    let store = open_store(&config).await?;
+    let keys = KeyService::new(store.clone(), master_key);
+    keys.ensure(
+        Scope::Installation,
+        AUDIT_KEY_PURPOSE,
+        "system:startup",
+        Utc::now(),
+    )
+    .await?;
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        metrics: Metrics::default(),
+        keys,
+        audit_written: Arc::new(Notify::new()),
+    })
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// The secret of the super-admin token created on this start (first start only).
+    pub bootstrap_token: Option<String>,
+    /// The state (store, keys) it runs with.
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<Result<(), std::io::Error>>,
+    jobs: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Asks the server to stop: it stops accepting, finishes in-flight requests, then the
+    /// tree-head job signs what is pending and stops.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let http = self.http.await;
+        let _ = self.shutdown.send(true);
+        let _ = self.jobs.await;
+        self.state.store.close().await;
+        match http {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Http(e.to_string())),
+            Err(e) => Err(ServerError::Http(e.to_string())),
+        }
+    }
+}
+
+/// Starts the server: everything in [`prepare`], the bootstrap token on an empty database, the
+/// tree-head job and the listener.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    start_with(config, axum::Router::new()).await
+}
+
+/// [`start`] with extra routes behind the same layers (for tests).
+pub async fn start_with(
+    config: Config,
+    extra: axum::Router<AppState>,
+) -> Result<RunningServer, ServerError> {
+    let listen = config.listen;
+    let state = prepare(config).await?;
+    let bootstrap_token = bootstrap_if_empty(&state.store).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(io(format!("cannot listen on {listen}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("cannot read the listening address"))?;
+    let (shutdown, mut rx_http) = watch::channel(false);
+    let rx_jobs = shutdown.subscribe();
+    let jobs = tokio::spawn(crate::tree_heads::run(state.clone(), rx_jobs));
+    let app = crate::app::build_router_with(state.clone(), extra);
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx_http.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer {
+        addr,
+        bootstrap_token,
+        state,
+        shutdown,
+        http,
+        jobs,
+    })
+}
+
+/// SIGTERM and SIGINT, registered before the server starts so that no signal is missed.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Self, ServerError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).map_err(io("cannot handle SIGTERM"))?,
+                int: signal(SignalKind::interrupt()).map_err(io("cannot handle SIGINT"))?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs until SIGTERM/SIGINT, then shuts down gracefully: in-flight requests finish. `on_start`
+/// sees the running server (the CLI prints the URL and the one-time token there).
+pub async fn serve(
+    config: Config,
+    on_start: impl FnOnce(&RunningServer),
+) -> Result<(), ServerError> {
+    let mut signals = Signals::register()?;
+    let server = start(config).await?;
+    on_start(&server);
+    signals.recv().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.shutdown();
+    server.wait().await
+}

@@ -1,0 +1,25 @@
+//! The state every handler sees.
+
+use std::sync::Arc;
+
+use tillit_store::Store;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::keys::KeyService;
+use crate::metrics::Metrics;
+
+/// Shared application state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Request metrics.
+    pub metrics: Metrics,
+    /// Signing keys (sealed at rest under the master key).
+    pub keys: KeyService,
+    /// Woken after every audited write so the tree-head job can count new entries.
+    pub audit_written: Arc<Notify>,
+}
