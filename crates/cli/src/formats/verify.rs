@@ -236,9 +236,16 @@ pub fn render_text(
         if !claims.is_empty() {
             writeln!(out, "Claims:")?;
             for (k, v) in claims {
-                let shown = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                let date = matches!(k.as_str(), "exp" | "nbf" | "iat")
+                    .then(|| {
+                        v.as_i64()
+                            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                    })
+                    .flatten();
+                let shown = match (date, v) {
+                    (Some(d), _) => d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    (None, Value::String(s)) => s.clone(),
+                    (None, other) => other.to_string(),
                 };
                 writeln!(out, "  {k}: {shown}")?;
             }
