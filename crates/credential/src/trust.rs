@@ -5,7 +5,7 @@
 //! from a signed offline bundle ([`crate::bundle::open_bundle`]). It is plain
 //! data: no I/O, no clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use tillit_crypto::{b64, x509::SignerCertificate, Jwk, VerifyingKey};
@@ -94,9 +94,21 @@ pub struct TrustedKey {
 }
 
 /// What a verifier trusts, and the current revocation and rule data.
+///
+/// Key lookups by JWS kid, thumbprint, COSE kid and issuer are map lookups:
+/// the indexes below are built once, when a key is added, so that verifying
+/// a credential never recomputes thumbprints or scans the whole key list.
 #[derive(Clone, Default)]
 pub struct TrustStore {
     keys: Vec<TrustedKey>,
+    /// JWS kid or RFC 7638 thumbprint → positions in `keys`, ascending.
+    by_jwt_kid: HashMap<String, Vec<usize>>,
+    /// RFC 7638 thumbprint → positions in `keys`, ascending.
+    by_thumbprint: HashMap<String, Vec<usize>>,
+    /// COSE kid → positions in `keys`, ascending.
+    by_cose_kid: HashMap<Vec<u8>, Vec<usize>>,
+    /// Issuer id → positions in `keys`, ascending.
+    by_issuer: HashMap<String, Vec<usize>>,
     status_lists: BTreeMap<String, StatusList>,
     rules: Vec<serde_json::Value>,
     value_sets: serde_json::Map<String, serde_json::Value>,
@@ -111,13 +123,40 @@ fn cose_kid_from_thumbprint(thumbprint_b64: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Record position `at` under `name` (positions are added in ascending order, once each).
+fn index<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<usize>>, name: K, at: usize) {
+    let list = map.entry(name).or_default();
+    if list.last() != Some(&at) {
+        list.push(at);
+    }
+}
+
 impl TrustStore {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Trust `key`. Every key is added through here, which keeps the lookup indexes complete.
     pub fn add_key(&mut self, key: TrustedKey) {
+        let at = self.keys.len();
+        let thumbprint = key.key.thumbprint();
+        if let Some(kid) = &key.jwt_kid {
+            index(&mut self.by_jwt_kid, kid.clone(), at);
+        }
+        index(&mut self.by_jwt_kid, thumbprint.clone(), at);
+        index(&mut self.by_thumbprint, thumbprint, at);
+        index(&mut self.by_cose_kid, key.cose_kid.clone(), at);
+        if let Some(issuer) = &key.issuer {
+            index(&mut self.by_issuer, issuer.id.clone(), at);
+        }
         self.keys.push(key);
+    }
+
+    /// The keys at the indexed positions `at`.
+    fn at<'s>(&'s self, at: Option<&Vec<usize>>) -> Vec<&'s TrustedKey> {
+        at.map_or_else(Vec::new, |list| {
+            list.iter().filter_map(|&i| self.keys.get(i)).collect()
+        })
     }
 
     /// Trust a DCC signer certificate directly (no issuer metadata); `cose_kid` = `cert.kid`.
@@ -129,7 +168,7 @@ impl TrustStore {
     pub fn add_certificate_for(&mut self, cert: SignerCertificate, issuer: Option<TrustedIssuer>) {
         let key = cert.key.clone();
         let thumbprint = key.thumbprint();
-        self.keys.push(TrustedKey {
+        self.add_key(TrustedKey {
             cose_kid: cert.kid.to_vec(),
             jwt_kid: Some(thumbprint),
             key,
@@ -164,7 +203,7 @@ impl TrustStore {
                     )));
                 }
             }
-            self.keys.push(TrustedKey {
+            self.add_key(TrustedKey {
                 cose_kid: cert.kid.to_vec(),
                 jwt_kid: Some(public.kid.clone().unwrap_or(thumbprint)),
                 key: cert.key.clone(),
@@ -175,7 +214,7 @@ impl TrustStore {
         }
         let key = VerifyingKey::from_jwk(&public)?;
         let thumbprint = key.thumbprint();
-        self.keys.push(TrustedKey {
+        self.add_key(TrustedKey {
             cose_kid: cose_kid_from_thumbprint(&thumbprint),
             jwt_kid: Some(public.kid.clone().unwrap_or(thumbprint)),
             key,
@@ -187,23 +226,22 @@ impl TrustStore {
 
     /// Keys whose COSE kid equals `kid`.
     pub fn keys_for_cose_kid(&self, kid: &[u8]) -> Vec<&TrustedKey> {
-        self.keys.iter().filter(|k| k.cose_kid == kid).collect()
+        self.at(self.by_cose_kid.get(kid))
     }
 
     /// Keys whose JWS kid equals `kid`, or whose RFC 7638 thumbprint does.
     pub fn keys_for_jwt_kid(&self, kid: &str) -> Vec<&TrustedKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.jwt_kid.as_deref() == Some(kid) || k.key.thumbprint() == kid)
-            .collect()
+        self.at(self.by_jwt_kid.get(kid))
+    }
+
+    /// Keys whose RFC 7638 thumbprint equals `thumbprint`.
+    pub fn keys_for_thumbprint(&self, thumbprint: &str) -> Vec<&TrustedKey> {
+        self.at(self.by_thumbprint.get(thumbprint))
     }
 
     /// Keys that belong to the issuer with id `iss`.
     pub fn keys_for_issuer(&self, iss: &str) -> Vec<&TrustedKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.issuer.as_ref().is_some_and(|i| i.id == iss))
-            .collect()
+        self.at(self.by_issuer.get(iss))
     }
 
     pub fn keys(&self) -> &[TrustedKey] {

@@ -2,7 +2,9 @@
 //! processing disclosures into the claims they reveal (§7.1), and the
 //! Key Binding JWT (§4.3, §7.3).
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -177,39 +179,20 @@ impl SdJwt {
     /// RFC 9901 §7.1 steps 3–5: check every disclosure against the digests and rebuild the claims.
     pub fn process(&self) -> Result<Processed, CredentialError> {
         self.sd_alg()?;
-        let mut by_digest: HashMap<&str, usize> = HashMap::new();
-        for (i, d) in self.disclosures.iter().enumerate() {
-            if by_digest.insert(d.digest(), i).is_some() {
-                return Err(CredentialError::Disclosure(format!(
-                    "disclosure {} is presented more than once",
-                    d.encoded()
-                )));
-            }
-        }
-        let mut walker = Walker {
-            disclosures: &self.disclosures,
-            by_digest,
-            seen: HashSet::new(),
-            used: vec![false; self.disclosures.len()],
-            revealed: Vec::new(),
-        };
-        let mut path = Vec::new();
-        let mut claims = walker.object(&self.payload, &mut path, 0)?;
-        claims.remove("_sd_alg");
-        if let Some(i) = walker.used.iter().position(|used| !used) {
-            let d = self
-                .disclosures
-                .get(i)
-                .map(Disclosure::encoded)
-                .unwrap_or_default();
-            return Err(CredentialError::Disclosure(format!(
-                "disclosure {d} does not match any digest in the issuer-signed JWT"
-            )));
-        }
-        Ok(Processed {
-            claims,
-            revealed: walker.revealed,
-        })
+        let values = self.disclosures.iter().map(|d| d.value().clone()).collect();
+        process_claims(self.payload.clone(), &self.disclosures, values)
+    }
+
+    /// [`Self::process`], moving the payload and the disclosed values into the
+    /// result instead of copying them: the verifier's path. Afterwards
+    /// [`Self::payload`] and [`Self::disclosures`] are empty; the KB-JWT and
+    /// `sd_hash` are untouched.
+    pub(crate) fn process_in_place(&mut self) -> Result<Processed, CredentialError> {
+        self.sd_alg()?;
+        let payload = std::mem::take(&mut self.payload);
+        let mut disclosures = std::mem::take(&mut self.disclosures);
+        let values = disclosures.iter_mut().map(Disclosure::take_value).collect();
+        process_claims(payload, &disclosures, values)
     }
 
     /// Verify the KB-JWT against the holder key (RFC 9901 §7.3).
@@ -336,34 +319,110 @@ pub fn sign_key_binding(
     Ok(jws::sign_compact(header, &body, holder)?)
 }
 
+/// Rebuild the claims of `payload` from the `disclosures` (whose values, in
+/// the same order, are `values`).
+fn process_claims(
+    payload: Map<String, Value>,
+    disclosures: &[Disclosure],
+    values: Vec<Value>,
+) -> Result<Processed, CredentialError> {
+    let mut digests: HashMap<Cow<'_, str>, Slot> = HashMap::with_capacity(disclosures.len() * 2);
+    for (i, d) in disclosures.iter().enumerate() {
+        let slot = Slot {
+            disclosure: Some(i),
+            seen: false,
+        };
+        if digests.insert(Cow::Borrowed(d.digest()), slot).is_some() {
+            return Err(CredentialError::Disclosure(format!(
+                "disclosure {} is presented more than once",
+                d.encoded()
+            )));
+        }
+    }
+    let mut walker = Walker {
+        disclosures,
+        values: values.into_iter().map(Some).collect(),
+        digests,
+        used: vec![false; disclosures.len()],
+        revealed: Vec::new(),
+    };
+    let mut path = Vec::new();
+    let mut claims = walker.object(payload, &mut path, 0)?;
+    claims.remove("_sd_alg");
+    if let Some(i) = walker.used.iter().position(|used| !used) {
+        let d = disclosures
+            .get(i)
+            .map(Disclosure::encoded)
+            .unwrap_or_default();
+        return Err(CredentialError::Disclosure(format!(
+            "disclosure {d} does not match any digest in the issuer-signed JWT"
+        )));
+    }
+    Ok(Processed {
+        claims,
+        revealed: walker.revealed,
+    })
+}
+
+/// What is known about one digest value.
+struct Slot {
+    /// The disclosure with this digest, if one was presented.
+    disclosure: Option<usize>,
+    /// Whether the digest was met in the payload (or in a disclosed value).
+    seen: bool,
+}
+
+/// Walks the payload, moving claims into the result and disclosed values into place.
 struct Walker<'a> {
     disclosures: &'a [Disclosure],
-    by_digest: HashMap<&'a str, usize>,
-    /// Every digest met so far, in `_sd` arrays and `...` elements, disclosed or not.
-    seen: HashSet<String>,
+    /// Each disclosure's value, until it is put in place.
+    values: Vec<Option<Value>>,
+    /// Every digest of a presented disclosure, and every digest met so far in
+    /// `_sd` arrays and `...` elements, disclosed or not.
+    digests: HashMap<Cow<'a, str>, Slot>,
     used: Vec<bool>,
     revealed: Vec<(usize, Vec<PathElement>)>,
 }
 
 impl<'a> Walker<'a> {
-    fn note_digest(&mut self, digest: &str) -> Result<Option<usize>, CredentialError> {
-        if !self.seen.insert(digest.to_string()) {
-            return Err(CredentialError::Disclosure(format!(
-                "digest {digest} appears more than once in the SD-JWT"
-            )));
-        }
-        let found = self.by_digest.get(digest).copied();
-        if let Some(i) = found {
-            if let Some(slot) = self.used.get_mut(i) {
-                *slot = true;
+    fn note_digest(&mut self, digest: String) -> Result<Option<usize>, CredentialError> {
+        match self.digests.entry(Cow::Owned(digest)) {
+            Entry::Occupied(mut entry) => {
+                if entry.get().seen {
+                    return Err(CredentialError::Disclosure(format!(
+                        "digest {} appears more than once in the SD-JWT",
+                        entry.key()
+                    )));
+                }
+                let slot = entry.get_mut();
+                slot.seen = true;
+                let found = slot.disclosure;
+                if let Some(used) = found.and_then(|i| self.used.get_mut(i)) {
+                    *used = true;
+                }
+                Ok(found)
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(Slot {
+                    disclosure: None,
+                    seen: true,
+                });
+                Ok(None)
             }
         }
-        Ok(found)
+    }
+
+    /// The value of disclosure `i`, moved out (each disclosure is used at most once).
+    fn take_value(&mut self, i: usize) -> Value {
+        self.values
+            .get_mut(i)
+            .and_then(Option::take)
+            .unwrap_or(Value::Null)
     }
 
     fn value(
         &mut self,
-        v: &Value,
+        v: Value,
         path: &mut Vec<PathElement>,
         depth: usize,
     ) -> Result<Value, CredentialError> {
@@ -375,27 +434,36 @@ impl<'a> Walker<'a> {
         match v {
             Value::Object(map) => Ok(Value::Object(self.object(map, path, depth + 1)?)),
             Value::Array(items) => self.array(items, path, depth + 1),
-            other => Ok(other.clone()),
+            other => Ok(other),
         }
     }
 
     fn object(
         &mut self,
-        map: &Map<String, Value>,
+        map: Map<String, Value>,
         path: &mut Vec<PathElement>,
         depth: usize,
     ) -> Result<Map<String, Value>, CredentialError> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(map.len());
+        let mut sd = None;
         for (k, v) in map {
             if k == "_sd" {
+                sd = Some(v);
                 continue;
             }
-            path.push(PathElement::Key(k.clone()));
-            let processed = self.value(v, path, depth);
-            path.pop();
-            out.insert(k.clone(), processed?);
+            let processed = match v {
+                Value::Object(_) | Value::Array(_) => {
+                    path.push(PathElement::Key(k.clone()));
+                    let processed = self.value(v, path, depth);
+                    path.pop();
+                    processed?
+                }
+                // A scalar reveals nothing; only its depth is checked.
+                scalar => self.value(scalar, path, depth)?,
+            };
+            out.insert(k, processed);
         }
-        let Some(sd) = map.get("_sd") else {
+        let Some(sd) = sd else {
             return Ok(out);
         };
         let Value::Array(digests) = sd else {
@@ -426,7 +494,8 @@ impl<'a> Walker<'a> {
                 )));
             }
             path.push(PathElement::Key(name.to_string()));
-            let processed = self.value(d.value(), path, depth);
+            let value = self.take_value(i);
+            let processed = self.value(value, path, depth);
             if processed.is_ok() {
                 self.revealed.push((i, path.clone()));
             }
@@ -438,12 +507,12 @@ impl<'a> Walker<'a> {
 
     fn array(
         &mut self,
-        items: &[Value],
+        items: Vec<Value>,
         path: &mut Vec<PathElement>,
         depth: usize,
     ) -> Result<Value, CredentialError> {
         let mut out = Vec::with_capacity(items.len());
-        for (pos, item) in items.iter().enumerate() {
+        for (pos, item) in items.into_iter().enumerate() {
             path.push(PathElement::Index(pos));
             let result = self.array_item(item, path, depth);
             path.pop();
@@ -456,16 +525,15 @@ impl<'a> Walker<'a> {
 
     fn array_item(
         &mut self,
-        item: &Value,
+        item: Value,
         path: &mut Vec<PathElement>,
         depth: usize,
     ) -> Result<Option<Value>, CredentialError> {
         let digest = match item {
-            Value::Object(map) if map.len() == 1 => map.get("..."),
-            _ => None,
-        };
-        let Some(digest) = digest else {
-            return self.value(item, path, depth).map(Some);
+            Value::Object(mut map) if map.len() == 1 && map.contains_key("...") => {
+                map.remove("...").unwrap_or(Value::Null)
+            }
+            other => return self.value(other, path, depth).map(Some),
         };
         let Value::String(digest) = digest else {
             return Err(CredentialError::Disclosure(
@@ -484,7 +552,8 @@ impl<'a> Walker<'a> {
                 "disclosure for claim {name:?} is an object property but its digest is an array element"
             )));
         }
-        let v = self.value(d.value(), path, depth)?;
+        let value = self.take_value(i);
+        let v = self.value(value, path, depth)?;
         self.revealed.push((i, path.clone()));
         Ok(Some(v))
     }

@@ -135,6 +135,10 @@ impl Disclosure {
     pub fn value(&self) -> &Value {
         &self.value
     }
+    /// Move the value out (leaving `null`), for the verifier that consumes the disclosures.
+    pub(super) fn take_value(&mut self) -> Value {
+        std::mem::take(&mut self.value)
+    }
     /// base64url SHA-256 digest of [`Self::encoded`].
     pub fn digest(&self) -> &str {
         &self.digest

@@ -3,6 +3,7 @@
 //! top of SD-JWT, and the verifier that reports step by step.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use tillit_crypto::{x509, Jwk, SigningKey, VerifyingKey};
 
@@ -164,7 +165,7 @@ pub fn verify(
     trust: &TrustStore,
     opts: &VerifyOptions,
 ) -> Result<VerifiedVc, CredentialError> {
-    let (_, result) = run(input, trust, opts);
+    let (_, result) = run(input, trust, opts, Want::Typed);
     result
 }
 
@@ -179,7 +180,14 @@ pub fn verify(
 /// `holder_binding` = the KB-JWT when present, required when `opts.audience` or
 /// `opts.nonce` is set.
 pub fn verify_report(input: &str, trust: &TrustStore, opts: &VerifyOptions) -> VerificationReport {
-    run(input, trust, opts).0
+    run(input, trust, opts, Want::Report).0
+}
+
+/// Which result the caller keeps: the claims go to that one only (no copy).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Report,
+    Typed,
 }
 
 struct Run {
@@ -215,6 +223,7 @@ fn run(
     input: &str,
     trust: &TrustStore,
     opts: &VerifyOptions,
+    want: Want,
 ) -> (VerificationReport, Result<VerifiedVc, CredentialError>) {
     let mut report = VerificationReport::new();
     report.format = Some(Format::SdJwtVc);
@@ -224,7 +233,7 @@ fn run(
     };
 
     // Parse and check the envelope.
-    let sd = match SdJwt::parse(input) {
+    let mut sd = match SdJwt::parse(input) {
         Ok(sd) => sd,
         Err(e) => {
             run.fail(Step::Signature, e);
@@ -297,7 +306,8 @@ fn run(
     };
 
     // Disclosures.
-    let processed = match sd.process() {
+    let signed_registered = NEVER_SELECTIVE.map(|name| sd.payload().contains_key(name));
+    let processed = match sd.process_in_place() {
         Ok(p) => p,
         Err(e) => {
             run.fail(Step::Signature, e);
@@ -305,7 +315,7 @@ fn run(
         }
     };
     let claims = processed.claims;
-    if let Err(e) = check_vc_claims(sd.payload(), &claims) {
+    if let Err(e) = check_vc_claims(&signed_registered, &claims) {
         run.fail(Step::Signature, e);
         return run.done(None);
     }
@@ -319,7 +329,6 @@ fn run(
         .get("iss")
         .and_then(Value::as_str)
         .map(str::to_string);
-    run.report.claims = Value::Object(claims.clone());
 
     // Trusted issuer.
     match check_issuer(signer, iss.as_deref(), &vct, opts.at) {
@@ -385,6 +394,10 @@ fn run(
         );
     }
 
+    if want == Want::Report {
+        run.report.claims = Value::Object(claims);
+        return run.done(None);
+    }
     let verified = VerifiedVc {
         vct,
         iss,
@@ -422,15 +435,9 @@ fn candidate_keys<'t>(
             CredentialError::malformed("SD-JWT VC", "x5c entries must be base64 strings")
         })?;
         let cert = x509::parse_certificate(leaf.as_bytes())?;
-        let thumbprint = cert.key.thumbprint();
-        let keys: Vec<&TrustedKey> = trust
-            .keys()
-            .iter()
-            .filter(|k| {
-                k.certificate.as_ref().is_some_and(|c| c.der == cert.der)
-                    || k.key.thumbprint() == thumbprint
-            })
-            .collect();
+        // A trusted certificate with the same DER holds the same key, so the
+        // thumbprint finds it too.
+        let keys = trust.keys_for_thumbprint(&cert.key.thumbprint());
         if !keys.is_empty() {
             return Ok(keys);
         }
@@ -442,12 +449,14 @@ fn candidate_keys<'t>(
 }
 
 /// Envelope rules of the SD-JWT VC draft: `vct` present, registered claims not selectively disclosed.
+///
+/// `signed_registered[i]`: whether `NEVER_SELECTIVE[i]` is in the issuer-signed payload itself.
 fn check_vc_claims(
-    signed: &Map<String, Value>,
+    signed_registered: &[bool; NEVER_SELECTIVE.len()],
     claims: &Map<String, Value>,
 ) -> Result<(), CredentialError> {
-    for name in NEVER_SELECTIVE {
-        if claims.contains_key(name) && !signed.contains_key(name) {
+    for (name, signed) in NEVER_SELECTIVE.iter().zip(signed_registered) {
+        if !signed && claims.contains_key(*name) {
             return Err(CredentialError::Disclosure(format!(
                 "claim {name:?} was selectively disclosed; the SD-JWT VC format forbids that"
             )));
@@ -657,7 +666,7 @@ fn holder_key(claims: &Map<String, Value>) -> Result<VerifyingKey, CredentialErr
                 "the credential has no cnf.jwk holder key to check the KB-JWT".into(),
             )
         })?;
-    let jwk: Jwk = serde_json::from_value(jwk.clone())
+    let jwk = Jwk::deserialize(jwk)
         .map_err(|e| CredentialError::KeyBinding(format!("cnf.jwk is not a JWK: {e}")))?;
     VerifyingKey::from_jwk(&jwk)
         .map_err(|e| CredentialError::KeyBinding(format!("cnf.jwk is not usable: {e}")))
