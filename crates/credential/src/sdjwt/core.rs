@@ -39,13 +39,16 @@ const MAX_DEPTH: usize = 64;
 /// A parsed (not yet verified) SD-JWT or SD-JWT+KB.
 #[derive(Debug, Clone)]
 pub struct SdJwt {
-    issuer_jwt: String,
+    /// The whole (trimmed) input: `<issuer JWT>~<disclosures>~[<KB-JWT>]`.
+    input: String,
+    /// Length of the issuer-signed JWT at the start of `input`.
+    issuer_jwt_len: usize,
+    /// Length of the part up to and including the last `~` (input to `sd_hash`);
+    /// the KB-JWT, if any, is the rest.
+    hashed_len: usize,
     jws: CompactJws,
     payload: Map<String, Value>,
     disclosures: Vec<Disclosure>,
-    kb_jwt: Option<String>,
-    /// The presentation up to and including the last `~` (input to `sd_hash`).
-    hashed_part: String,
 }
 
 /// The claims an SD-JWT reveals, and which disclosure revealed which claim.
@@ -87,10 +90,9 @@ impl SdJwt {
         let last_tilde = input.rfind('~').ok_or_else(|| {
             malformed("no '~' found; an SD-JWT is <issuer JWT>~<disclosures>~[<KB-JWT>]")
         })?;
-        let hashed_part = input.get(..=last_tilde).unwrap_or_default().to_string();
-        let kb = input.get(last_tilde + 1..).unwrap_or_default();
+        let hashed_part = input.get(..=last_tilde).unwrap_or_default();
         let mut parts = hashed_part.split('~');
-        let issuer_jwt = parts.next().unwrap_or_default().to_string();
+        let issuer_jwt = parts.next().unwrap_or_default();
         // `split` yields one empty string after the final '~'.
         let encoded: Vec<&str> = parts.collect();
         let encoded = encoded
@@ -101,7 +103,7 @@ impl SdJwt {
             .iter()
             .map(|d| Disclosure::parse(d))
             .collect::<Result<Vec<_>, _>>()?;
-        let jws = jws::decode_compact(&issuer_jwt)
+        let jws = jws::decode_compact(issuer_jwt)
             .map_err(|e| malformed(format!("the issuer-signed JWT is not a compact JWS: {e}")))?;
         let payload = match serde_json::from_slice::<Value>(&jws.payload) {
             Ok(Value::Object(map)) => map,
@@ -116,24 +118,19 @@ impl SdJwt {
                 )))
             }
         };
-        let kb_jwt = if kb.is_empty() {
-            None
-        } else {
-            Some(kb.to_string())
-        };
         Ok(Self {
-            issuer_jwt,
+            input: input.to_string(),
+            issuer_jwt_len: issuer_jwt.len(),
+            hashed_len: hashed_part.len(),
             jws,
             payload,
             disclosures,
-            kb_jwt,
-            hashed_part,
         })
     }
 
     /// The issuer-signed JWT (compact form).
     pub fn issuer_jwt(&self) -> &str {
-        &self.issuer_jwt
+        self.input.get(..self.issuer_jwt_len).unwrap_or_default()
     }
     pub fn header(&self) -> &Map<String, Value> {
         &self.jws.header
@@ -149,7 +146,14 @@ impl SdJwt {
         &self.disclosures
     }
     pub fn kb_jwt(&self) -> Option<&str> {
-        self.kb_jwt.as_deref()
+        self.input
+            .get(self.hashed_len..)
+            .filter(|kb| !kb.is_empty())
+    }
+
+    /// The presentation up to and including the last `~` (input to `sd_hash`).
+    fn hashed_part(&self) -> &str {
+        self.input.get(..self.hashed_len).unwrap_or_default()
     }
 
     /// `_sd_alg`, defaulting to `sha-256`; any other value is rejected (Tillit supports only SHA-256).
@@ -165,7 +169,7 @@ impl SdJwt {
 
     /// `sd_hash` for this presentation: the digest over everything up to and including the last `~`.
     pub fn sd_hash(&self) -> String {
-        digest_of(&self.hashed_part)
+        digest_of(self.hashed_part())
     }
 
     /// Verify the issuer signature with `key` (algorithm allow-listed, `none` rejected).
@@ -180,19 +184,19 @@ impl SdJwt {
     pub fn process(&self) -> Result<Processed, CredentialError> {
         self.sd_alg()?;
         let values = self.disclosures.iter().map(|d| d.value().clone()).collect();
-        process_claims(self.payload.clone(), &self.disclosures, values)
+        process_claims(self.payload.clone(), &self.disclosures, values, true)
     }
 
     /// [`Self::process`], moving the payload and the disclosed values into the
     /// result instead of copying them: the verifier's path. Afterwards
     /// [`Self::payload`] and [`Self::disclosures`] are empty; the KB-JWT and
-    /// `sd_hash` are untouched.
-    pub(crate) fn process_in_place(&mut self) -> Result<Processed, CredentialError> {
+    /// `sd_hash` are untouched. With `paths: false`, `revealed` is left empty.
+    pub(crate) fn process_in_place(&mut self, paths: bool) -> Result<Processed, CredentialError> {
         self.sd_alg()?;
         let payload = std::mem::take(&mut self.payload);
         let mut disclosures = std::mem::take(&mut self.disclosures);
         let values = disclosures.iter_mut().map(Disclosure::take_value).collect();
-        process_claims(payload, &disclosures, values)
+        process_claims(payload, &disclosures, values, paths)
     }
 
     /// Verify the KB-JWT against the holder key (RFC 9901 §7.3).
@@ -203,8 +207,7 @@ impl SdJwt {
     ) -> Result<KeyBinding, CredentialError> {
         let kb_err = |m: String| CredentialError::KeyBinding(m);
         let kb = self
-            .kb_jwt
-            .as_deref()
+            .kb_jwt()
             .ok_or_else(|| kb_err("no Key Binding JWT after the last '~'".into()))?;
         let jws = jws::decode_compact(kb)
             .map_err(|e| kb_err(format!("the KB-JWT is not a compact JWS: {e}")))?;
@@ -320,11 +323,13 @@ pub fn sign_key_binding(
 }
 
 /// Rebuild the claims of `payload` from the `disclosures` (whose values, in
-/// the same order, are `values`).
+/// the same order, are `values`), in place. `paths`: record which path each
+/// disclosure revealed.
 fn process_claims(
-    payload: Map<String, Value>,
+    mut claims: Map<String, Value>,
     disclosures: &[Disclosure],
     values: Vec<Value>,
+    paths: bool,
 ) -> Result<Processed, CredentialError> {
     let mut digests: HashMap<Cow<'_, str>, Slot> = HashMap::with_capacity(disclosures.len() * 2);
     for (i, d) in disclosures.iter().enumerate() {
@@ -344,10 +349,11 @@ fn process_claims(
         values: values.into_iter().map(Some).collect(),
         digests,
         used: vec![false; disclosures.len()],
+        paths,
         revealed: Vec::new(),
     };
     let mut path = Vec::new();
-    let mut claims = walker.object(payload, &mut path, 0)?;
+    walker.object(&mut claims, &mut path, 0)?;
     claims.remove("_sd_alg");
     if let Some(i) = walker.used.iter().position(|used| !used) {
         let d = disclosures
@@ -372,7 +378,8 @@ struct Slot {
     seen: bool,
 }
 
-/// Walks the payload, moving claims into the result and disclosed values into place.
+/// Walks the claims, removing `_sd` and undisclosed digests and putting
+/// disclosed values in place.
 struct Walker<'a> {
     disclosures: &'a [Disclosure],
     /// Each disclosure's value, until it is put in place.
@@ -381,6 +388,8 @@ struct Walker<'a> {
     /// `_sd` arrays and `...` elements, disclosed or not.
     digests: HashMap<Cow<'a, str>, Slot>,
     used: Vec<bool>,
+    /// Whether to keep track of the path (for `revealed`).
+    paths: bool,
     revealed: Vec<(usize, Vec<PathElement>)>,
 }
 
@@ -420,51 +429,62 @@ impl<'a> Walker<'a> {
             .unwrap_or(Value::Null)
     }
 
+    fn push(&self, path: &mut Vec<PathElement>, element: impl FnOnce() -> PathElement) {
+        if self.paths {
+            path.push(element());
+        }
+    }
+
+    fn pop(&self, path: &mut Vec<PathElement>) {
+        if self.paths {
+            path.pop();
+        }
+    }
+
+    fn reveal(&mut self, i: usize, path: &[PathElement]) {
+        if self.paths {
+            self.revealed.push((i, path.to_vec()));
+        }
+    }
+
     fn value(
         &mut self,
-        v: Value,
+        v: &mut Value,
         path: &mut Vec<PathElement>,
         depth: usize,
-    ) -> Result<Value, CredentialError> {
+    ) -> Result<(), CredentialError> {
         if depth > MAX_DEPTH {
             return Err(CredentialError::Disclosure(format!(
                 "claims nest deeper than {MAX_DEPTH} levels"
             )));
         }
         match v {
-            Value::Object(map) => Ok(Value::Object(self.object(map, path, depth + 1)?)),
+            Value::Object(map) => self.object(map, path, depth + 1),
             Value::Array(items) => self.array(items, path, depth + 1),
-            other => Ok(other),
+            _ => Ok(()),
         }
     }
 
     fn object(
         &mut self,
-        map: Map<String, Value>,
+        map: &mut Map<String, Value>,
         path: &mut Vec<PathElement>,
         depth: usize,
-    ) -> Result<Map<String, Value>, CredentialError> {
-        let mut out = Map::with_capacity(map.len());
-        let mut sd = None;
-        for (k, v) in map {
-            if k == "_sd" {
-                sd = Some(v);
-                continue;
-            }
-            let processed = match v {
-                Value::Object(_) | Value::Array(_) => {
-                    path.push(PathElement::Key(k.clone()));
-                    let processed = self.value(v, path, depth);
-                    path.pop();
-                    processed?
-                }
+    ) -> Result<(), CredentialError> {
+        let sd = map.shift_remove("_sd");
+        for (k, v) in map.iter_mut() {
+            if matches!(v, Value::Object(_) | Value::Array(_)) {
+                self.push(path, || PathElement::Key(k.clone()));
+                let processed = self.value(v, path, depth);
+                self.pop(path);
+                processed?;
+            } else {
                 // A scalar reveals nothing; only its depth is checked.
-                scalar => self.value(scalar, path, depth)?,
-            };
-            out.insert(k, processed);
+                self.value(v, path, depth)?;
+            }
         }
         let Some(sd) = sd else {
-            return Ok(out);
+            return Ok(());
         };
         let Value::Array(digests) = sd else {
             return Err(CredentialError::Disclosure("_sd is not an array".into()));
@@ -488,39 +508,41 @@ impl<'a> Walker<'a> {
                     d.encoded()
                 )));
             };
-            if out.contains_key(name) {
+            if map.contains_key(name) {
                 return Err(CredentialError::Disclosure(format!(
                     "claim {name:?} is disclosed but already present at the same level"
                 )));
             }
-            path.push(PathElement::Key(name.to_string()));
-            let value = self.take_value(i);
-            let processed = self.value(value, path, depth);
+            self.push(path, || PathElement::Key(name.to_string()));
+            let mut value = self.take_value(i);
+            let processed = self.value(&mut value, path, depth);
             if processed.is_ok() {
-                self.revealed.push((i, path.clone()));
+                self.reveal(i, path);
             }
-            path.pop();
-            out.insert(name.to_string(), processed?);
+            self.pop(path);
+            processed?;
+            map.insert(name.to_string(), value);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn array(
         &mut self,
-        items: Vec<Value>,
+        items: &mut Vec<Value>,
         path: &mut Vec<PathElement>,
         depth: usize,
-    ) -> Result<Value, CredentialError> {
-        let mut out = Vec::with_capacity(items.len());
-        for (pos, item) in items.into_iter().enumerate() {
-            path.push(PathElement::Index(pos));
+    ) -> Result<(), CredentialError> {
+        let all = std::mem::take(items);
+        items.reserve(all.len());
+        for (pos, item) in all.into_iter().enumerate() {
+            self.push(path, || PathElement::Index(pos));
             let result = self.array_item(item, path, depth);
-            path.pop();
+            self.pop(path);
             if let Some(v) = result? {
-                out.push(v);
+                items.push(v);
             }
         }
-        Ok(Value::Array(out))
+        Ok(())
     }
 
     fn array_item(
@@ -533,7 +555,10 @@ impl<'a> Walker<'a> {
             Value::Object(mut map) if map.len() == 1 && map.contains_key("...") => {
                 map.remove("...").unwrap_or(Value::Null)
             }
-            other => return self.value(other, path, depth).map(Some),
+            mut other => {
+                self.value(&mut other, path, depth)?;
+                return Ok(Some(other));
+            }
         };
         let Value::String(digest) = digest else {
             return Err(CredentialError::Disclosure(
@@ -552,9 +577,9 @@ impl<'a> Walker<'a> {
                 "disclosure for claim {name:?} is an object property but its digest is an array element"
             )));
         }
-        let value = self.take_value(i);
-        let v = self.value(value, path, depth)?;
-        self.revealed.push((i, path.clone()));
-        Ok(Some(v))
+        let mut value = self.take_value(i);
+        self.value(&mut value, path, depth)?;
+        self.reveal(i, path);
+        Ok(Some(value))
     }
 }

@@ -307,7 +307,7 @@ fn run(
 
     // Disclosures.
     let signed_registered = NEVER_SELECTIVE.map(|name| sd.payload().contains_key(name));
-    let processed = match sd.process_in_place() {
+    let processed = match sd.process_in_place(want == Want::Typed) {
         Ok(p) => p,
         Err(e) => {
             run.fail(Step::Signature, e);
