@@ -99,6 +99,7 @@ fn cvr(i: u32) -> String {
 }
 
 #[tokio::test]
+#[allow(clippy::type_complexity)]
 async fn every_error_is_a_problem() {
     let s = TestServer::start().await;
     let auth = s.auth();
