@@ -322,3 +322,66 @@ impl TrustStore {
         self.issued_at.map(|iat| at - iat)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tillit_crypto::{Algorithm, SigningKey};
+
+    /// The indexes answer exactly what a scan of the key list would, in insertion order.
+    #[test]
+    fn indexed_lookups_match_a_scan() {
+        let keys: Vec<VerifyingKey> = (0..3)
+            .map(|_| {
+                SigningKey::generate(Algorithm::Es256)
+                    .unwrap()
+                    .verifying_key()
+            })
+            .collect();
+        let thumb: Vec<String> = keys.iter().map(VerifyingKey::thumbprint).collect();
+        let mut store = TrustStore::new();
+        // 0: explicit kid "k1"; 1: kid = key 0's thumbprint; 2: no kid (thumbprint), issuer "iss-a".
+        let jwk = |i: usize, kid: Option<&str>| Jwk {
+            kid: kid.map(str::to_string),
+            ..keys[i].to_jwk()
+        };
+        store.add_jwk(&jwk(0, Some("k1")), None).unwrap();
+        store.add_jwk(&jwk(1, Some(&thumb[0])), None).unwrap();
+        store
+            .add_jwk(&jwk(2, None), Some(TrustedIssuer::new("iss-a", "A")))
+            .unwrap();
+        let scan = |kid: &str| -> Vec<String> {
+            store
+                .keys()
+                .iter()
+                .filter(|k| k.jwt_kid.as_deref() == Some(kid) || k.key.thumbprint() == kid)
+                .map(|k| k.key.thumbprint())
+                .collect()
+        };
+        let found = |list: Vec<&TrustedKey>| -> Vec<String> {
+            list.iter().map(|k| k.key.thumbprint()).collect()
+        };
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            ("k1", vec![thumb[0].clone()]),
+            (&thumb[0], vec![thumb[0].clone(), thumb[1].clone()]),
+            (&thumb[1], vec![thumb[1].clone()]),
+            (&thumb[2], vec![thumb[2].clone()]),
+            ("unknown", vec![]),
+        ];
+        for (kid, expected) in &cases {
+            assert_eq!(found(store.keys_for_jwt_kid(kid)), *expected, "{kid}");
+            assert_eq!(scan(kid), *expected, "scan {kid}");
+        }
+        for (i, t) in thumb.iter().enumerate() {
+            assert_eq!(found(store.keys_for_thumbprint(t)), vec![t.clone()]);
+            let cose = store.keys().get(i).unwrap().cose_kid.clone();
+            assert_eq!(found(store.keys_for_cose_kid(&cose)), vec![t.clone()]);
+        }
+        assert_eq!(
+            found(store.keys_for_issuer("iss-a")),
+            vec![thumb[2].clone()]
+        );
+        assert!(store.keys_for_issuer("iss-b").is_empty());
+        assert!(store.keys_for_cose_kid(b"nope").is_empty());
+    }
+}
