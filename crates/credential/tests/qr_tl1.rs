@@ -188,7 +188,15 @@ fn tl1_failures_are_reported_at_their_step() {
         ),
         (
             "cut short",
-            text[..text.len() - 1].to_string(),
+            // Cut so that a single Base45 character dangles: a cut that leaves
+            // a whole pair would decode and fail later, at decompression.
+            text[..text.len()
+                - if (text.len() - "TL1:".len()) % 3 == 0 {
+                    2
+                } else {
+                    1
+                }]
+                .to_string(),
             later,
             "base45",
         ),
