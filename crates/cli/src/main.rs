@@ -11,7 +11,11 @@ mod formats;
 mod foundation;
 
 #[derive(Parser)]
-#[command(name = "tillit", version, about = "Tillit: a trust platform for Nordic public administration")]
+#[command(
+    name = "tillit",
+    version,
+    about = "Tillit: a trust platform for Nordic public administration"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -417,7 +417,8 @@ fn config_show_masks_secrets_and_unknown_keys_fail() {
     assert!(shown.contains("log_format = \"json\""), "{shown}");
 
     // (tillit.toml contents, extra env, text the error must contain)
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("lisen = \"127.0.0.1:1\"\n", vec![], "lisen"),
         ("", vec![("TILLIT_BOGUS", "1")], "TILLIT_BOGUS"),
         ("body_limit = \"big\"\n", vec![], "body_limit"),

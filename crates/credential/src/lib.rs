@@ -2,13 +2,26 @@
 //!
 //! Pure: no I/O, no async, no clock (the verification time comes in
 //! [`report::VerifyOptions`]), no key material except what the caller passes.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod base45;
+pub mod bundle;
 pub mod cose;
 pub mod cwt;
-pub mod bundle;
 pub mod error;
 pub mod hcert;
 pub mod qr;

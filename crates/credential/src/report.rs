@@ -123,11 +123,18 @@ impl VerificationReport {
     /// Record that `step` failed, with a message for the verifier.
     pub fn fail(&mut self, step: Step, message: impl Into<String>) {
         *self.steps.slot(step) = Some(false);
-        self.errors.push(StepError { step, message: message.into() });
+        self.errors.push(StepError {
+            step,
+            message: message.into(),
+        });
     }
 
     /// Record a step's outcome from a `Result`.
-    pub fn record<T, E: std::fmt::Display>(&mut self, step: Step, result: Result<T, E>) -> Option<T> {
+    pub fn record<T, E: std::fmt::Display>(
+        &mut self,
+        step: Step,
+        result: Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(value) => {
                 self.pass(step);
@@ -168,6 +175,11 @@ pub struct VerifyOptions {
 
 impl VerifyOptions {
     pub fn at(at: DateTime<Utc>) -> Self {
-        Self { at, audience: None, nonce: None, country: None }
+        Self {
+            at,
+            audience: None,
+            nonce: None,
+            country: None,
+        }
     }
 }

@@ -13,8 +13,14 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-/// Environment variables with the `TILLIT_` prefix that are not configuration options.
-const NON_OPTION_ENV: &[&str] = &["TILLIT_CONFIG", "TILLIT_TESTDATA"];
+/// Environment variables with the `TILLIT_` prefix that are not configuration options
+/// (the config file's path, and the variables of the test and interop tooling).
+const NON_OPTION_ENV: &[&str] = &[
+    "TILLIT_CONFIG",
+    "TILLIT_TESTDATA",
+    "TILLIT_INTEROP",
+    "TILLIT_INTEROP_OUT",
+];
 /// Prefix of environment variables reserved for tests (e.g. `TILLIT_TEST_POSTGRES_URL`).
 const TEST_ENV_PREFIX: &str = "TILLIT_TEST_";
 
@@ -226,7 +232,7 @@ impl Config {
             })?;
             let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
                 path: path.clone(),
-                message: e.message().to_string(),
+                message: e.to_string(),
             })?;
             config.apply_file(file, &path)?;
         }
@@ -535,6 +541,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of (file, env, expected) cases
     fn layering_and_errors_table() {
         let dir = tempfile::tempdir().unwrap();
         let key = "ab".repeat(32);
@@ -612,9 +619,11 @@ mod tests {
 
     #[test]
     fn show_masks_secrets() {
-        let mut c = Config::default();
-        c.master_key = Some(Secret::new("cd".repeat(32)));
-        c.database_url = Some(Secret::new("postgres://tillit:hunter2@db:5432/tillit"));
+        let c = Config {
+            master_key: Some(Secret::new("cd".repeat(32))),
+            database_url: Some(Secret::new("postgres://tillit:hunter2@db:5432/tillit")),
+            ..Config::default()
+        };
         let shown = c.to_masked_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains(&"cd".repeat(32)), "{shown}");
