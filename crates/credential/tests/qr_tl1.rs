@@ -191,7 +191,7 @@ fn tl1_failures_are_reported_at_their_step() {
             // Cut so that a single Base45 character dangles: a cut that leaves
             // a whole pair would decode and fail later, at decompression.
             text[..text.len()
-                - if (text.len() - "TL1:".len()) % 3 == 0 {
+                - if (text.len() - "TL1:".len()).is_multiple_of(3) {
                     2
                 } else {
                     1
