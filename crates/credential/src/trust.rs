@@ -264,6 +264,47 @@ impl TrustStore {
         self.status_lists.insert(uri.into(), list);
     }
 
+    /// The status of entry `index` of the list at `uri`, for a credential signed by `issuer`:
+    /// `Ok(Some(()))` VALID, `Ok(None)` the list is not in this store (status unknown offline),
+    /// `Err` revoked, suspended, out of range, or a list the issuer does not publish.
+    pub fn check_status(
+        &self,
+        issuer: Option<&TrustedIssuer>,
+        uri: &str,
+        index: u64,
+    ) -> Result<Option<()>, CredentialError> {
+        use crate::status_list::{STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID};
+        if let Some(issuer) = issuer {
+            if !issuer.status_list_uris.is_empty()
+                && !issuer.status_list_uris.iter().any(|u| u == uri)
+            {
+                return Err(CredentialError::StatusList(format!(
+                    "status list {uri} is not one the issuer {} publishes",
+                    issuer.id
+                )));
+            }
+        }
+        let Some(list) = self.status_list(uri) else {
+            return Ok(None);
+        };
+        match list.get(index) {
+            None => Err(CredentialError::StatusList(format!(
+                "index {index} is outside the status list {uri} ({} entries)",
+                list.len()
+            ))),
+            Some(STATUS_VALID) => Ok(Some(())),
+            Some(STATUS_INVALID) => Err(CredentialError::StatusList(
+                "the credential is revoked (status INVALID)".into(),
+            )),
+            Some(STATUS_SUSPENDED) => Err(CredentialError::StatusList(
+                "the credential is suspended (status SUSPENDED)".into(),
+            )),
+            Some(other) => Err(CredentialError::StatusList(format!(
+                "the credential has status 0x{other:02x}, which is not VALID"
+            ))),
+        }
+    }
+
     /// The status list published at `uri`, if the store has it.
     pub fn status_list(&self, uri: &str) -> Option<&StatusList> {
         self.status_lists.get(uri)

@@ -22,7 +22,6 @@ use crate::error::CredentialError;
 use crate::hcert;
 use crate::qr::{self, Attestation, Prefix};
 use crate::report::{Format, Step, VerificationReport, VerifyOptions};
-use crate::status_list::{STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID};
 use crate::trust::{TrustStore, TrustedKey};
 use crate::{base45, sdjwt};
 
@@ -169,7 +168,7 @@ fn run_qr(
             report.record(Step::TrustedIssuer, check_tl1_issuer(signer, att, opts.at));
             report.record(Step::Validity, check_tl1_validity(&claims, opts.at));
             if let Some(status) = &att.status {
-                match check_status(status, signer, trust) {
+                match trust.check_status(signer.issuer.as_ref(), &status.uri, status.idx) {
                     Ok(Some(())) => report.pass(Step::Status),
                     Ok(None) => {}
                     Err(e) => report.fail(Step::Status, e.to_string()),
@@ -312,43 +311,6 @@ fn check_tl1_validity(claims: &Claims, at: DateTime<Utc>) -> Result<(), Credenti
         }
     }
     Ok(())
-}
-
-/// `Ok(Some(()))` valid, `Ok(None)` the list is not in the store, `Err` revoked, suspended or unusable.
-fn check_status(
-    status: &qr::StatusRef,
-    key: &TrustedKey,
-    trust: &TrustStore,
-) -> Result<Option<()>, CredentialError> {
-    if let Some(issuer) = &key.issuer {
-        if !issuer.status_list_uris.is_empty() && !issuer.status_list_uris.contains(&status.uri) {
-            return Err(CredentialError::StatusList(format!(
-                "status list {} is not one the issuer {} publishes",
-                status.uri, issuer.id
-            )));
-        }
-    }
-    let Some(list) = trust.status_list(&status.uri) else {
-        return Ok(None);
-    };
-    match list.get(status.idx) {
-        None => Err(CredentialError::StatusList(format!(
-            "index {} is outside the status list {} ({} entries)",
-            status.idx,
-            status.uri,
-            list.len()
-        ))),
-        Some(STATUS_VALID) => Ok(Some(())),
-        Some(STATUS_INVALID) => Err(CredentialError::StatusList(
-            "the attestation is revoked (status INVALID)".into(),
-        )),
-        Some(STATUS_SUSPENDED) => Err(CredentialError::StatusList(
-            "the attestation is suspended (status SUSPENDED)".into(),
-        )),
-        Some(other) => Err(CredentialError::StatusList(format!(
-            "the attestation has status 0x{other:02x}, which is not VALID"
-        ))),
-    }
 }
 
 /// CertLogic rules from the store that apply: for HCERT the acceptance rules of

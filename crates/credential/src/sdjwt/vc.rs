@@ -12,7 +12,6 @@ use super::issue::{issue, IssueOptions, Issued};
 use super::path::ClaimPath;
 use crate::error::CredentialError;
 use crate::report::{Format, Step, VerificationReport, VerifyOptions};
-use crate::status_list::{STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID};
 use crate::trust::{TrustStore, TrustedIssuer, TrustedKey};
 
 /// The media type Tillit issues (SD-JWT VC draft ≥ 06).
@@ -355,7 +354,7 @@ fn run(
         }
     };
     if let Some(reference) = &status {
-        match check_status(reference, signer.issuer.as_ref(), trust) {
+        match trust.check_status(signer.issuer.as_ref(), &reference.uri, reference.idx) {
             Ok(Some(())) => run.report.pass(Step::Status),
             Ok(None) => {}
             Err(e) => run.fail(Step::Status, e),
@@ -540,44 +539,6 @@ pub(crate) fn check_validity(
         }
     }
     Ok(())
-}
-
-/// `Ok(Some(()))` valid, `Ok(None)` list not in the store, `Err` revoked/suspended/unusable.
-fn check_status(
-    reference: &StatusReference,
-    issuer: Option<&TrustedIssuer>,
-    trust: &TrustStore,
-) -> Result<Option<()>, CredentialError> {
-    if let Some(issuer) = issuer {
-        if !issuer.status_list_uris.is_empty() && !issuer.status_list_uris.contains(&reference.uri)
-        {
-            return Err(CredentialError::StatusList(format!(
-                "status list {} is not one the issuer {} publishes",
-                reference.uri, issuer.id
-            )));
-        }
-    }
-    let Some(list) = trust.status_list(&reference.uri) else {
-        return Ok(None);
-    };
-    match list.get(reference.idx) {
-        None => Err(CredentialError::StatusList(format!(
-            "index {} is outside the status list {} ({} entries)",
-            reference.idx,
-            reference.uri,
-            list.len()
-        ))),
-        Some(STATUS_VALID) => Ok(Some(())),
-        Some(STATUS_INVALID) => Err(CredentialError::StatusList(
-            "the credential is revoked (status INVALID)".into(),
-        )),
-        Some(STATUS_SUSPENDED) => Err(CredentialError::StatusList(
-            "the credential is suspended (status SUSPENDED)".into(),
-        )),
-        Some(other) => Err(CredentialError::StatusList(format!(
-            "the credential has status 0x{other:02x}, which is not VALID"
-        ))),
-    }
 }
 
 /// CertLogic rules (DCC rule envelopes in the store) whose `CertificateType`
