@@ -59,13 +59,37 @@ pub fn unprefix(input: &str) -> Result<(Prefix, &str), CredentialError> {
     ))
 }
 
-/// zlib-compress (RFC 1950) at the best compression level.
+/// zlib-compress (RFC 1950). Level 1: on a few hundred bytes of CBOR the higher levels save a few
+/// bytes of QR code but cost more than the signature (see docs/benchmarks.md).
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut encoder = flate2::read::ZlibEncoder::new(data, flate2::Compression::best());
-    // Reading from an in-memory slice into a Vec cannot fail.
-    let _ = encoder.read_to_end(&mut out);
-    out
+    thread_local! {
+        // The compressor's tables are large; building them per call costs more than the
+        // signature, so each thread keeps one and resets it.
+        static COMPRESSOR: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), true));
+    }
+    COMPRESSOR.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut compressor) => {
+            compressor.reset();
+            deflate_with(&mut compressor, data)
+        }
+        Err(_) => deflate_with(
+            &mut flate2::Compress::new(flate2::Compression::fast(), true),
+            data,
+        ),
+    })
+}
+
+fn deflate_with(compressor: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    loop {
+        let consumed = usize::try_from(compressor.total_in()).unwrap_or(data.len());
+        let rest = data.get(consumed..).unwrap_or_default();
+        match compressor.compress_vec(rest, &mut out, flate2::FlushCompress::Finish) {
+            Ok(flate2::Status::StreamEnd) | Err(_) => return out,
+            Ok(_) => out.reserve(out.capacity().max(64)),
+        }
+    }
 }
 
 /// Strict zlib decompression: the stream must be a whole, valid zlib stream
