@@ -44,7 +44,7 @@ use crate::trust::{TrustStore, TrustedIssuer};
 pub const BUNDLE_TYP: &str = "tillit-trust+jwt";
 
 /// Algorithms accepted for bundle and trust-list signatures (DIGG lists may be PS256-signed).
-const ALLOWED: [Algorithm; 5] = [
+pub const ALLOWED_ALGORITHMS: [Algorithm; 5] = [
     Algorithm::Es256,
     Algorithm::Es384,
     Algorithm::Es512,
@@ -158,7 +158,10 @@ fn verify_pinned(
         )));
     }
     jws.algorithm().map_err(|e| err(format!("{what}: {e}")))?;
-    if pinned.iter().any(|k| jws.verify(k, &ALLOWED).is_ok()) {
+    if pinned
+        .iter()
+        .any(|k| jws.verify(k, &ALLOWED_ALGORITHMS).is_ok())
+    {
         Ok(())
     } else {
         Err(err(format!(

@@ -40,7 +40,8 @@ pub const CWT_CLAIM_STATUS: i64 = 65535;
 pub const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 
 /// Algorithms accepted for Status List Tokens.
-const ALLOWED: [Algorithm; 3] = [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa];
+/// Algorithms accepted for status-list token signatures (the same JOSE/COSE policy as SD-JWT VC).
+pub const ALLOWED_ALGORITHMS: [Algorithm; 3] = crate::sdjwt::ALLOWED_ALGORITHMS;
 
 fn err(m: impl Into<String>) -> CredentialError {
     CredentialError::StatusList(m.into())
@@ -406,13 +407,15 @@ impl StatusListToken {
     ) -> Result<Self, CredentialError> {
         let (token, jws) = Self::decode_jwt(jwt)?;
         let mut last = None;
-        let ok = keys.iter().any(|k| match jws.verify(k, &ALLOWED) {
-            Ok(()) => true,
-            Err(e) => {
-                last = Some(e);
-                false
-            }
-        });
+        let ok = keys
+            .iter()
+            .any(|k| match jws.verify(k, &ALLOWED_ALGORITHMS) {
+                Ok(()) => true,
+                Err(e) => {
+                    last = Some(e);
+                    false
+                }
+            });
         if !ok {
             return Err(match last {
                 Some(e) => err(format!(
@@ -575,7 +578,7 @@ impl StatusListToken {
         let token = Self::decode_cwt(bytes)?;
         let sign1 = crate::cose::decode_sign1(bytes)?;
         let alg = sign1.algorithm()?;
-        if !ALLOWED.contains(&alg) {
+        if !ALLOWED_ALGORITHMS.contains(&alg) {
             return Err(CredentialError::AlgorithmNotAllowed(alg.jose_name().into()));
         }
         if !keys.iter().any(|k| sign1.verify(k, &[]).is_ok()) {

@@ -9,12 +9,9 @@ use serde_json::{json, Map, Value};
 use tillit_credential::cose;
 use tillit_credential::cwt;
 use tillit_credential::status_list::{StatusList, StatusListToken};
-use tillit_crypto::{Algorithm, VerifyingKey};
+use tillit_crypto::VerifyingKey;
 
 use super::common;
-
-/// Algorithms accepted for a status list token signature (as the credential crate accepts them).
-const TOKEN_ALGORITHMS: [Algorithm; 3] = [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa];
 
 #[derive(clap::Subcommand)]
 pub enum StatusCommand {
@@ -114,8 +111,10 @@ fn decode(bytes: &[u8], bits: Option<u8>, keys: &[VerifyingKey]) -> anyhow::Resu
 fn decode_jwt(jwt: &str, keys: &[VerifyingKey]) -> anyhow::Result<Decoded> {
     let (token, jws) = StatusListToken::decode_jwt(jwt).context("INPUT: not a statuslist+jwt")?;
     let signature = (!keys.is_empty()).then(|| {
-        keys.iter()
-            .any(|k| jws.verify(k, &TOKEN_ALGORITHMS).is_ok())
+        keys.iter().any(|k| {
+            jws.verify(k, &tillit_credential::status_list::ALLOWED_ALGORITHMS)
+                .is_ok()
+        })
     });
     let json = describe("statuslist+jwt", Some(&token), signature, &token.list);
     Ok(Decoded { json, signature })

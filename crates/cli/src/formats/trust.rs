@@ -8,19 +8,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tillit_credential::bundle::{self, BundleContent, BundleIssuer};
 use tillit_credential::status_list::StatusListToken;
-use tillit_crypto::{jws, x509, Algorithm, VerifyingKey};
+use tillit_crypto::{jws, x509, VerifyingKey};
 
 use super::common;
 use super::verify::human_age;
-
-/// Algorithms a bundle may be signed with (as `tillit_credential::bundle` accepts them).
-const BUNDLE_ALGORITHMS: [Algorithm; 5] = [
-    Algorithm::Es256,
-    Algorithm::Es384,
-    Algorithm::Es512,
-    Algorithm::EdDsa,
-    Algorithm::Ps256,
-];
 
 #[derive(clap::Subcommand)]
 pub enum TrustCommand {
@@ -91,7 +82,12 @@ fn inspect(
         None
     } else {
         let signed = jws::decode_compact(text.trim())
-            .map(|j| pins.iter().any(|k| j.verify(k, &BUNDLE_ALGORITHMS).is_ok()))
+            .map(|j| {
+                pins.iter().any(|k| {
+                    j.verify(k, &tillit_credential::bundle::ALLOWED_ALGORITHMS)
+                        .is_ok()
+                })
+            })
             .unwrap_or(false);
         Some(signed)
     };
