@@ -53,12 +53,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`], a foreign-key violation
+    /// (a row for an organisation that does not exist) to [`StoreError::NotFound`], anything
+    /// else to `Database`.
     pub(crate) fn from_write(what: &'static str, err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
                 what,
                 detail: db.message().to_owned(),
+            },
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::NotFound {
+                what: "organisation",
+                id: format!("referenced by the new {what}"),
             },
             _ => Self::Database(err),
         }

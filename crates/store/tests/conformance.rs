@@ -598,8 +598,25 @@ mod cases {
             )
             .await
         {
-            Err(StoreError::Database(_)) => {}
+            Err(StoreError::NotFound {
+                what: "organisation",
+                ..
+            }) => {}
             r => bail!("token for a missing organisation: {r:?}"),
+        }
+        match store
+            .insert_key(
+                new_key(Some(OrgId::new()), "orphan", "issuer"),
+                event("key.create", None, "k"),
+                t(6),
+            )
+            .await
+        {
+            Err(StoreError::NotFound {
+                what: "organisation",
+                ..
+            }) => {}
+            r => bail!("key for a missing organisation: {r:?}"),
         }
         ensure!(verified_log(&store).await?.len() == 3);
         Ok(())
