@@ -10,6 +10,12 @@ use clap::{Parser, Subcommand};
 mod formats;
 mod foundation;
 
+/// mimalloc instead of the system allocator: verification and issuance make many small,
+/// short-lived allocations (JSON and CBOR values), where glibc's malloc cost ~10% of the run
+/// time (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tillit",
