@@ -48,52 +48,49 @@ impl fmt::Display for Base45Error {
 
 impl std::error::Error for Base45Error {}
 
+/// Character → value (0..45), or [`INVALID`] for a character outside the alphabet.
+const VALUES: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0xff;
+
 fn value_of(position: usize, c: u8) -> Result<u32, Base45Error> {
-    let v = match c {
-        b'0'..=b'9' => c - b'0',
-        b'A'..=b'Z' => c - b'A' + 10,
-        b' ' => 36,
-        b'$' => 37,
-        b'%' => 38,
-        b'*' => 39,
-        b'+' => 40,
-        b'-' => 41,
-        b'.' => 42,
-        b'/' => 43,
-        b':' => 44,
-        _ => {
-            return Err(Base45Error::InvalidCharacter {
-                position,
-                character: char::from(c),
-            })
-        }
-    };
-    Ok(u32::from(v))
+    match VALUES.get(usize::from(c)) {
+        Some(&v) if v != INVALID => Ok(u32::from(v)),
+        _ => Err(Base45Error::InvalidCharacter {
+            position,
+            character: char::from(c),
+        }),
+    }
 }
 
-fn symbol(v: u32) -> char {
+fn symbol(v: u32) -> u8 {
     // `v` is always `< 45` by construction (`% 45` or a quotient of a value < 45^3).
-    ALPHABET.get(v as usize).map_or('0', |&b| char::from(b))
+    ALPHABET.get(v as usize).copied().unwrap_or(b'0')
 }
 
 /// Encode bytes as Base45.
 pub fn encode(input: &[u8]) -> String {
-    let mut out = String::with_capacity(input.len().div_ceil(2) * 3);
+    let mut out = Vec::with_capacity(input.len().div_ceil(2) * 3);
     let mut chunks = input.chunks_exact(2);
     for pair in &mut chunks {
         if let [a, b] = pair {
             let n = u32::from(*a) * 256 + u32::from(*b);
-            out.push(symbol(n % 45));
-            out.push(symbol(n / 45 % 45));
-            out.push(symbol(n / (45 * 45)));
+            out.extend_from_slice(&[symbol(n % 45), symbol(n / 45 % 45), symbol(n / (45 * 45))]);
         }
     }
     if let [a] = chunks.remainder() {
         let n = u32::from(*a);
-        out.push(symbol(n % 45));
-        out.push(symbol(n / 45));
+        out.extend_from_slice(&[symbol(n % 45), symbol(n / 45)]);
     }
-    out
+    // Every symbol is from the ASCII alphabet.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Decode a Base45 text strictly (RFC 9285 §4.2).

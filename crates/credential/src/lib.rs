@@ -22,6 +22,7 @@ pub mod base45;
 pub mod bundle;
 pub mod cose;
 pub mod cwt;
+pub mod deflate;
 pub mod error;
 pub mod hcert;
 pub mod qr;

@@ -8,8 +8,6 @@
 //! Both go through the same steps, each a function here so that the
 //! verification pipeline can report them one by one.
 
-use std::io::Read;
-
 use chrono::{DateTime, Duration, Utc};
 use ciborium::Value;
 use tillit_crypto::SigningKey;
@@ -59,63 +57,83 @@ pub fn unprefix(input: &str) -> Result<(Prefix, &str), CredentialError> {
     ))
 }
 
-/// zlib-compress (RFC 1950). Level 1: on a few hundred bytes of CBOR the higher levels save a few
-/// bytes of QR code but cost more than the signature (see docs/benchmarks.md).
+/// zlib-compress (RFC 1950) with the small-payload encoder of [`crate::deflate`]: on a few
+/// hundred bytes of CBOR a general-purpose compressor costs more than the signature
+/// (docs/benchmarks.md).
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    thread_local! {
-        // The compressor's tables are large; building them per call costs more than the
-        // signature, so each thread keeps one and resets it.
-        static COMPRESSOR: std::cell::RefCell<flate2::Compress> =
-            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), true));
-    }
-    COMPRESSOR.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut compressor) => {
-            compressor.reset();
-            deflate_with(&mut compressor, data)
-        }
-        Err(_) => deflate_with(
-            &mut flate2::Compress::new(flate2::Compression::fast(), true),
-            data,
-        ),
-    })
-}
-
-fn deflate_with(compressor: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 64);
-    loop {
-        let consumed = usize::try_from(compressor.total_in()).unwrap_or(data.len());
-        let rest = data.get(consumed..).unwrap_or_default();
-        match compressor.compress_vec(rest, &mut out, flate2::FlushCompress::Finish) {
-            Ok(flate2::Status::StreamEnd) | Err(_) => return out,
-            Ok(_) => out.reserve(out.capacity().max(64)),
-        }
-    }
+    crate::deflate::zlib_compress(data)
 }
 
 /// Strict zlib decompression: the stream must be a whole, valid zlib stream
 /// (header, deflate data, Adler-32) and inflate to at most [`MAX_DECOMPRESSED`] bytes.
 pub fn inflate(data: &[u8]) -> Result<Vec<u8>, CredentialError> {
-    let mut decoder = flate2::read::ZlibDecoder::new(data);
-    let mut out = Vec::new();
-    let limit = u64::try_from(MAX_DECOMPRESSED).unwrap_or(u64::MAX) + 1;
-    (&mut decoder)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            CredentialError::malformed("zlib data", format!("{e}; the QR payload is damaged"))
-        })?;
-    if out.len() > MAX_DECOMPRESSED {
-        return Err(CredentialError::malformed(
+    use miniz_oxide::inflate::core::DecompressorOxide;
+    thread_local! {
+        // The decompressor's state is ~11 KiB; it is kept per thread and re-initialised per
+        // stream (its Huffman tables are rebuilt from each stream's block headers).
+        static DECOMPRESSOR: std::cell::RefCell<Box<DecompressorOxide>> =
+            std::cell::RefCell::new(Box::default());
+    }
+    DECOMPRESSOR.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut decompressor) => inflate_with(&mut decompressor, data),
+        Err(_) => inflate_with(&mut Box::default(), data),
+    })
+}
+
+fn inflate_with(
+    decompressor: &mut miniz_oxide::inflate::core::DecompressorOxide,
+    data: &[u8],
+) -> Result<Vec<u8>, CredentialError> {
+    use miniz_oxide::inflate::core::{decompress, inflate_flags};
+    use miniz_oxide::inflate::TINFLStatus;
+    let damaged = |what: &str| {
+        CredentialError::malformed("zlib data", format!("{what}; the QR payload is damaged"))
+    };
+    let bomb = || {
+        CredentialError::malformed(
             "zlib data",
             format!("inflates to more than {MAX_DECOMPRESSED} bytes; refusing a likely decompression bomb"),
-        ));
+        )
+    };
+    decompressor.init();
+    // The whole output stays in one buffer (no 32 KiB ring), so it only grows to what the
+    // stream really holds, and one byte past the limit tells a bomb apart.
+    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    let mut out = vec![0u8; (data.len() * 4).clamp(256, MAX_DECOMPRESSED + 1)];
+    let (mut read, mut written) = (0, 0);
+    loop {
+        let input = data.get(read..).unwrap_or_default();
+        let (status, consumed, produced) =
+            decompress(decompressor, input, &mut out, written, flags);
+        read += consumed;
+        written += produced;
+        match status {
+            TINFLStatus::Done => break,
+            TINFLStatus::HasMoreOutput if out.len() <= MAX_DECOMPRESSED => {
+                let grown = (out.len() * 2).min(MAX_DECOMPRESSED + 1);
+                out.resize(grown, 0);
+            }
+            TINFLStatus::HasMoreOutput => return Err(bomb()),
+            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                return Err(damaged("the zlib stream ends early"))
+            }
+            TINFLStatus::Adler32Mismatch => {
+                return Err(damaged("the Adler-32 checksum does not match the data"))
+            }
+            _ => return Err(damaged("invalid deflate data")),
+        }
     }
-    if decoder.total_in() != u64::try_from(data.len()).unwrap_or(u64::MAX) {
+    if written > MAX_DECOMPRESSED {
+        return Err(bomb());
+    }
+    if read != data.len() {
         return Err(CredentialError::malformed(
             "zlib data",
             "trailing bytes after the zlib stream",
         ));
     }
+    out.truncate(written);
     Ok(out)
 }
 
