@@ -188,6 +188,8 @@ const fn reverse(code: u32, len: u32) -> u32 {
 }
 
 /// The fixed literal/length code of RFC 1951 §3.2.6, bit-reversed: `(code, length)` per symbol.
+// Evaluated at compile time: an index out of range fails the build, it cannot panic at run time.
+#[allow(clippy::indexing_slicing)]
 const FIXED_LITERAL_LENGTH: [(u16, u8); 288] = {
     let mut table = [(0u16, 0u8); 288];
     let mut symbol = 0;
