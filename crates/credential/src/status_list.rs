@@ -603,10 +603,9 @@ pub fn allocate_random_index(used: &HashSet<u64>, capacity: u64) -> Result<u64, 
             "all {capacity} indexes of the status list are in use; start a new list"
         )));
     }
-    let draw = || {
-        let cap = usize::try_from(capacity).unwrap_or(usize::MAX);
-        crate::sdjwt::random_below(cap) as u64
-    };
+    let mut random = tillit_crypto::RandomPool::new();
+    let cap = usize::try_from(capacity).unwrap_or(usize::MAX);
+    let mut draw = || random.below(cap) as u64;
     for _ in 0..64 {
         let i = draw();
         if !used.contains(&i) {

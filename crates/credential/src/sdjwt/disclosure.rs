@@ -3,7 +3,7 @@
 //! their digests `base64url(SHA-256(ASCII(disclosure)))` (§4.2.3).
 
 use serde_json::Value;
-use tillit_crypto::{b64, random_bytes, sha256};
+use tillit_crypto::{b64, sha256, RandomPool};
 
 use crate::error::CredentialError;
 
@@ -28,12 +28,21 @@ pub fn digest_of(encoded: &str) -> String {
 
 /// A fresh 128-bit salt, base64url encoded (RFC 9901 §9.3 asks for at least 128 bits).
 pub fn new_salt() -> String {
-    b64::encode_url(&random_bytes::<16>())
+    salt_from(&mut RandomPool::new())
+}
+
+/// A salt from `pool` (one issuance draws all its salts from one pool).
+pub(crate) fn salt_from(pool: &mut RandomPool) -> String {
+    b64::encode_url(&pool.bytes::<16>())
 }
 
 /// A decoy digest: the digest of a random value nobody can disclose (RFC 9901 §4.2.5).
 pub fn decoy_digest() -> String {
-    digest_of(&new_salt())
+    decoy_digest_from(&mut RandomPool::new())
+}
+
+pub(crate) fn decoy_digest_from(pool: &mut RandomPool) -> String {
+    digest_of(&salt_from(pool))
 }
 
 impl Disclosure {

@@ -4,9 +4,9 @@
 use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
-use tillit_crypto::{jws, random_bytes, SigningKey};
+use tillit_crypto::{jws, RandomPool, SigningKey};
 
-use super::disclosure::{decoy_digest, Disclosure, SD_ALG_SHA256};
+use super::disclosure::{decoy_digest_from, salt_from, Disclosure, SD_ALG_SHA256};
 use super::path::{ClaimPath, PathElement};
 use crate::error::CredentialError;
 
@@ -63,12 +63,14 @@ pub fn issue(
     key: &SigningKey,
     opts: &IssueOptions,
 ) -> Result<Issued, CredentialError> {
-    check_reserved(&Value::Object(payload.clone()))?;
+    payload.values().try_for_each(check_reserved)?;
+    check_reserved_names(&payload)?;
     let mut state = Blinder {
         selective,
         matched: vec![false; selective.len()],
         disclosures: Vec::new(),
         opts,
+        random: RandomPool::new(),
     };
     let mut path = Vec::new();
     let mut blinded = state.object(payload, &mut path)?;
@@ -113,42 +115,23 @@ pub fn issue(
 fn check_reserved(v: &Value) -> Result<(), CredentialError> {
     match v {
         Value::Object(map) => {
-            for (k, inner) in map {
-                if k == "_sd" || k == "_sd_alg" || k == "..." {
-                    return Err(CredentialError::InvalidInput(format!(
-                        "claim name {k:?} is reserved by SD-JWT; rename the claim"
-                    )));
-                }
-                check_reserved(inner)?;
-            }
-            Ok(())
+            check_reserved_names(map)?;
+            map.values().try_for_each(check_reserved)
         }
         Value::Array(items) => items.iter().try_for_each(check_reserved),
         _ => Ok(()),
     }
 }
 
-/// A uniformly drawn number in `0..n` (n > 0) from the CSPRNG.
-pub(crate) fn random_below(n: usize) -> usize {
-    let n64 = n as u64;
-    if n64 == 0 {
-        return 0;
-    }
-    // Rejection sampling keeps the draw unbiased.
-    let zone = u64::MAX - (u64::MAX % n64);
-    loop {
-        let r = u64::from_le_bytes(random_bytes::<8>());
-        if r < zone {
-            return usize::try_from(r % n64).unwrap_or(0);
-        }
-    }
-}
-
-/// Fisher–Yates shuffle with the CSPRNG.
-pub(crate) fn shuffle<T>(items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        let j = random_below(i + 1);
-        items.swap(i, j);
+fn check_reserved_names(map: &Map<String, Value>) -> Result<(), CredentialError> {
+    match map
+        .keys()
+        .find(|k| *k == "_sd" || *k == "_sd_alg" || *k == "...")
+    {
+        Some(k) => Err(CredentialError::InvalidInput(format!(
+            "claim name {k:?} is reserved by SD-JWT; rename the claim"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -157,6 +140,8 @@ struct Blinder<'a> {
     matched: Vec<bool>,
     disclosures: Vec<IssuedDisclosure>,
     opts: &'a IssueOptions,
+    /// Salts, decoys and shuffles of this issuance.
+    random: RandomPool,
 }
 
 impl Blinder<'_> {
@@ -193,7 +178,7 @@ impl Blinder<'_> {
             path.push(PathElement::Key(k.clone()));
             let result = self.value(v, path).and_then(|inner| {
                 if self.is_selective(path) {
-                    let d = Disclosure::new(Some(&k), inner)?;
+                    let d = Disclosure::with_salt(salt_from(&mut self.random), Some(&k), inner)?;
                     digests.push(d.digest().to_string());
                     self.disclosures.push(IssuedDisclosure {
                         path: ClaimPath(path.clone()),
@@ -212,12 +197,12 @@ impl Blinder<'_> {
         if !digests.is_empty() {
             let (lo, hi) = (*self.opts.decoys.start(), *self.opts.decoys.end());
             let count = if hi > lo {
-                lo + random_below(hi - lo + 1)
+                lo + self.random.below(hi - lo + 1)
             } else {
                 lo
             };
-            digests.extend((0..count).map(|_| decoy_digest()));
-            shuffle(&mut digests);
+            digests.extend((0..count).map(|_| decoy_digest_from(&mut self.random)));
+            self.random.shuffle(&mut digests);
             out.insert("_sd".into(), Value::from(digests));
         }
         Ok(out)
@@ -233,7 +218,7 @@ impl Blinder<'_> {
             path.push(PathElement::Index(pos));
             let result = self.value(item, path).and_then(|inner| {
                 if self.is_selective(path) {
-                    let d = Disclosure::new(None, inner)?;
+                    let d = Disclosure::with_salt(salt_from(&mut self.random), None, inner)?;
                     let mut element = Map::new();
                     element.insert("...".into(), Value::String(d.digest().to_string()));
                     self.disclosures.push(IssuedDisclosure {

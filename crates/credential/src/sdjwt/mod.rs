@@ -30,5 +30,3 @@ pub use vc::{
     issue_vc, verify, verify_report, StatusReference, VcInput, VerifiedVc, NEVER_SELECTIVE,
     TYP_DC_SD_JWT, TYP_VC_SD_JWT,
 };
-
-pub(crate) use issue::random_below;
