@@ -293,3 +293,39 @@ fn flag_name(flag: &str) -> &'static str {
         .copied()
         .unwrap_or("other")
 }
+
+/// Tillit's QR zlib encoder (one fixed-Huffman block, chosen for speed) against what the
+/// national issuers' encoders made of the same COSE messages: every re-compressed message
+/// inflates back, and the total is within 10% of theirs.
+#[test]
+fn qr_encoder_compresses_dcc_messages_about_as_well_as_the_issuers() {
+    let Some(dir) = qr_support::testdata("dcc") else {
+        return;
+    };
+    let (mut messages, mut theirs, mut ours) = (0, 0, 0);
+    for path in qr_support::json_files(&dir) {
+        let case = qr_support::read_json(&path);
+        let (Some(compressed), Some(cose)) =
+            (hex_field(&case, "COMPRESSED"), hex_field(&case, "COSE"))
+        else {
+            continue;
+        };
+        if qr::inflate(&compressed).ok().as_deref() != Some(&cose[..]) {
+            continue; // a deliberately broken case
+        }
+        let mine = qr::deflate(&cose);
+        assert_eq!(qr::inflate(&mine).unwrap(), cose, "{}", path.display());
+        messages += 1;
+        theirs += compressed.len();
+        ours += mine.len();
+    }
+    println!("{messages} COSE messages: issuers' zlib {theirs} bytes, Tillit's {ours} bytes");
+    assert!(
+        messages >= 20,
+        "expected the dcc folder's messages, found {messages}"
+    );
+    assert!(
+        ours * 10 <= theirs * 11,
+        "Tillit's encoder made {ours} bytes where the issuers made {theirs}"
+    );
+}
