@@ -1,9 +1,6 @@
 //! Tillit's own QR attestation (`TL1:`): issue → PNG → decode → verify, and
-//! the failures a verifier must report step by step.
-//!
-//! With `TILLIT_INTEROP_OUT=<dir>` set, `tl1_round_trip` also writes
-//! `<dir>/tl1.txt` (the QR text) and `<dir>/tl1.jwk` (the issuer's public JWK)
-//! for `interop/cbor/check.py`.
+//! the failures a verifier must report step by step. Python's view of the same
+//! codes is in `qr_interop.rs`.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -111,17 +108,6 @@ fn tl1_round_trip() {
 
         let svg = render::render_svg(&text).unwrap();
         assert!(svg.starts_with("<svg"));
-
-        if alg == Algorithm::Es256 {
-            if let Some(dir) = std::env::var_os("TILLIT_INTEROP_OUT") {
-                let dir = std::path::PathBuf::from(dir);
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join("tl1.txt"), &text).unwrap();
-                let jwk = serde_json::to_string_pretty(&key.verifying_key().to_jwk()).unwrap();
-                std::fs::write(dir.join("tl1.jwk"), jwk).unwrap();
-                println!("wrote {}/tl1.txt and tl1.jwk", dir.display());
-            }
-        }
     }
 }
 

@@ -15,12 +15,7 @@ use serde::Deserialize;
 
 /// Environment variables with the `TILLIT_` prefix that are not configuration options
 /// (the config file's path, and the variables of the test and interop tooling).
-const NON_OPTION_ENV: &[&str] = &[
-    "TILLIT_CONFIG",
-    "TILLIT_TESTDATA",
-    "TILLIT_INTEROP",
-    "TILLIT_INTEROP_OUT",
-];
+const NON_OPTION_ENV: &[&str] = &["TILLIT_CONFIG", "TILLIT_TESTDATA", "TILLIT_INTEROP"];
 /// Prefix of environment variables reserved for tests (e.g. `TILLIT_TEST_POSTGRES_URL`).
 const TEST_ENV_PREFIX: &str = "TILLIT_TEST_";
 
