@@ -82,6 +82,16 @@ pub fn route_table() -> RouteTable {
         )
         .add(
             get.clone(),
+            "/v1/audit/tree-heads/{tree_size}",
+            route(get.clone(), audit_api::tree_head_at_size),
+        )
+        .add(
+            get.clone(),
+            "/v1/audit/keys",
+            route(get.clone(), audit_api::audit_keys),
+        )
+        .add(
+            get.clone(),
             "/v1/audit/proofs/inclusion",
             route(get.clone(), audit_api::inclusion_proof),
         )

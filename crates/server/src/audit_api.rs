@@ -1,12 +1,12 @@
-//! Audit log endpoints: entries, the latest signed tree head, inclusion and consistency proofs
-//! (RFC 9162). Proofs and tree heads hold only hashes and are public, so that anyone can check
-//! the log; entries need a token.
+//! Audit log endpoints: entries, signed tree heads (the latest, or by size), the public keys that
+//! sign them, inclusion and consistency proofs (RFC 9162). Proofs, tree heads and keys hold only
+//! hashes and public keys and are public, so that anyone can check the log; entries need a token.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tillit_audit::{format_time, merkle, AuditEntry};
-use tillit_store::{AuditRepo, TreeHeadRecord};
+use tillit_store::{AuditRepo, KeyRepo, Scope, TreeHeadRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{authorize, Authenticated, Permission};
@@ -218,6 +218,63 @@ pub async fn latest_tree_head(
         .map_err(store_error)?
         .ok_or_else(|| ApiError::NotFound("no tree head has been signed yet".into()))?;
     Ok(Json(head.into()))
+}
+
+/// The signed tree head of one size, to check a consistency proof between two signed heads.
+#[utoipa::path(get, path = "/v1/audit/tree-heads/{tree_size}", tag = "audit",
+    params(("tree_size" = u64, Path, description = "Number of entries the head covers")),
+    responses(
+        (status = 200, description = "The signed tree head of that size", body = TreeHeadView),
+        (status = 404, description = "No tree head was signed at that size (heads are signed every N entries or T seconds; see `tree_heads` in the configuration)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "tree_size is not a positive whole number", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn tree_head_at_size(
+    State(state): State<AppState>,
+    Path(tree_size): Path<String>,
+) -> Result<Json<TreeHeadView>, ApiError> {
+    let tree_size: u64 = tree_size
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| ApiError::field("tree_size", "must be a whole number from 1"))?;
+    let head = state
+        .store
+        .tree_head_at_size(tree_size)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no tree head was signed at size {tree_size}; GET /v1/audit/tree-heads/latest has the newest"
+            ))
+        })?;
+    Ok(Json(head.into()))
+}
+
+/// The public keys that sign tree heads, as a JWK Set (RFC 7517 §5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditKeySet {
+    /// Every audit key the installation has had, oldest first, retired ones included so that
+    /// old tree heads still verify. Each JWK has `kid` (its RFC 7638 thumbprint, the tree
+    /// head's `key_id`) and `alg`.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The installation's audit public keys, to verify signed tree heads without access to the
+/// server's key store.
+#[utoipa::path(get, path = "/v1/audit/keys", tag = "audit",
+    responses(
+        (status = 200, description = "The JWK Set of the audit keys", body = AuditKeySet),
+    ))]
+pub async fn audit_keys(State(state): State<AppState>) -> Result<Json<AuditKeySet>, ApiError> {
+    let records = state
+        .store
+        .list_keys(Scope::Installation, crate::keys::AUDIT_KEY_PURPOSE)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(AuditKeySet {
+        keys: records.into_iter().map(|r| r.public_jwk).collect(),
+    }))
 }
 
 /// Inclusion proof of entry `seq` in the tree of size `tree_size`.

@@ -26,6 +26,8 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         orgs::get,
         audit_api::entries,
         audit_api::latest_tree_head,
+        audit_api::tree_head_at_size,
+        audit_api::audit_keys,
         audit_api::inclusion_proof,
         audit_api::consistency_proof,
     ),
@@ -34,7 +36,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
     tags(
         (name = "operations", description = "Health, readiness, metrics, API description"),
         (name = "organisations", description = "Organisations (tenants)"),
-        (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, proofs"),
+        (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
     )
 )]
 pub struct ApiDoc;

@@ -155,16 +155,33 @@ impl TestServer {
         }
     }
 
-    /// The installation audit key with this thumbprint. The server does not publish it over
-    /// HTTP, so it is read the way an operator would: from the installation's key store.
+    /// The audit key with this thumbprint, as anyone can fetch it: from the public JWK Set at
+    /// `/v1/audit/keys`, checked against the installation's key store.
     async fn audit_key(&self, kid: &str) -> VerifyingKey {
-        self.server
+        let (status, _, body) = self.get_public("/v1/audit/keys").await;
+        assert_eq!(status, 200, "{body}");
+        let jwk = body["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap_or_else(|| panic!("/v1/audit/keys has no key {kid}: {body}"));
+        assert!(jwk.get("d").is_none(), "a private key was published");
+        let key = VerifyingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+        let stored = self
+            .server
             .state
             .keys
             .public(Scope::Installation, kid)
             .await
             .unwrap()
-            .unwrap_or_else(|| panic!("no installation key {kid}"))
+            .unwrap_or_else(|| panic!("no installation key {kid}"));
+        assert_eq!(
+            key.to_jwk(),
+            stored.to_jwk(),
+            "published and stored key differ"
+        );
+        key
     }
 
     async fn stop(self) {
@@ -366,6 +383,13 @@ async fn proofs_verify_with_the_audit_crate_against_signed_tree_heads() {
         (first_head..=LOG_SIZE).collect::<Vec<_>>()
     );
     for (size, head) in &f.heads {
+        let (status, _, by_size) = s.get_public(&format!("/v1/audit/tree-heads/{size}")).await;
+        assert_eq!(status, 200, "tree head {size}: {by_size}");
+        assert_eq!(
+            &head_from_json(&by_size),
+            head,
+            "GET /v1/audit/tree-heads/{size} is not the head served as latest"
+        );
         let key = s.audit_key(&head.key_id).await;
         assert_eq!(key.thumbprint(), head.key_id);
         head.verify(&key)
@@ -499,6 +523,7 @@ type Row = (String, Want, Option<&'static str>);
 const VALID: Want = (200, "", "");
 const VALIDATION: Want = (422, "validation", "Invalid request");
 const BAD_REQUEST: Want = (400, "bad-request", "Bad request");
+const NOT_FOUND: Want = (404, "not-found", "Not found");
 
 #[tokio::test]
 async fn proof_requests_outside_the_log_are_problems_never_500() {
@@ -579,13 +604,29 @@ async fn proof_requests_outside_the_log_are_problems_never_500() {
         ("first=1".into(), BAD_REQUEST, None),
         ("second=2".into(), BAD_REQUEST, None),
     ];
-    let cases =
-        inclusion
-            .into_iter()
-            .map(|(q, want, field)| (format!("/v1/audit/proofs/inclusion?{q}"), want, field))
-            .chain(consistency.into_iter().map(|(q, want, field)| {
-                (format!("/v1/audit/proofs/consistency?{q}"), want, field)
-            }));
+    let tree_heads: Vec<Row> = vec![
+        (n.to_string(), VALID, None),
+        ("latest".into(), VALID, None),
+        ("0".into(), VALIDATION, Some("tree_size")),
+        ("-1".into(), VALIDATION, Some("tree_size")),
+        ("x".into(), VALIDATION, Some("tree_size")),
+        ("18446744073709551616".into(), VALIDATION, Some("tree_size")),
+        (beyond.to_string(), NOT_FOUND, None),
+        (max.to_string(), NOT_FOUND, None),
+    ];
+    let cases = inclusion
+        .into_iter()
+        .map(|(q, want, field)| (format!("/v1/audit/proofs/inclusion?{q}"), want, field))
+        .chain(
+            consistency
+                .into_iter()
+                .map(|(q, want, field)| (format!("/v1/audit/proofs/consistency?{q}"), want, field)),
+        )
+        .chain(
+            tree_heads
+                .into_iter()
+                .map(|(size, want, field)| (format!("/v1/audit/tree-heads/{size}"), want, field)),
+        );
     for (path, (status, slug, title), field) in cases {
         let (got, content_type, body) = s.get_public(&path).await;
         assert_eq!(got, status, "{path}: {body}");
