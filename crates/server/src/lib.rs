@@ -26,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod health;
+mod idempotency;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;

@@ -1,25 +1,26 @@
 //! Organisations (tenants): `POST /v1/orgs`, `GET /v1/orgs`, `GET /v1/orgs/{id}`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tillit_audit::AuditEvent;
 use tillit_core::{Country, OrgId, OrganisationNumber, PageRequest};
-use tillit_store::{NewOrg, Org, OrgRepo, StoreError};
+use tillit_store::{IdempotentResponse, NewOrg, Org, OrgRepo, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{authorize, Authenticated, Permission};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::idempotency;
 use crate::state::AppState;
 
 /// Longest accepted organisation name, in characters.
 const MAX_NAME_CHARS: usize = 200;
 
 /// Body of `POST /v1/orgs`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// Display name, e.g. "Ankeborgs kommun" (1-200 characters).
@@ -163,42 +164,92 @@ pub(crate) fn store_error(err: StoreError) -> ApiError {
 }
 
 /// Create an organisation.
+///
+/// With an `Idempotency-Key` header, a retry of the same request returns the first response
+/// (with `Idempotent-Replayed: true`) instead of creating a second organisation or a 409.
 #[utoipa::path(post, path = "/v1/orgs", tag = "organisations",
     request_body = CreateOrg,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 visible ASCII characters, e.g. a UUID; a retry with the same key and body gets the first response again")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = OrgView),
+        (status = 201, description = "Created (or, with Idempotent-Replayed: true, the first response to this key)", body = OrgView),
+        (status = 400, description = "Malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An organisation with this number exists", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field(s)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field(s), or an Idempotency-Key already used for another request", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    headers: HeaderMap,
     Json(body): Json<CreateOrg>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     authorize(&principal, Permission::CreateOrg)?;
+    let actor = principal.actor();
+    let idempotency = match idempotency::key(&headers)? {
+        Some(key) => {
+            let hash = idempotency::request_hash("POST", "/v1/orgs", &body)?;
+            if let Some(first) = idempotency::replay(&state, &actor, &key, &hash).await? {
+                return Ok(first);
+            }
+            Some((key, hash))
+        }
+        None => None,
+    };
     let org = validate(body)?;
+    let at = tillit_store::micros(Utc::now());
     let audit = AuditEvent {
-        actor: principal.actor(),
+        actor: actor.clone(),
         org_id: Some(org.id.to_string()),
         action: "org.create".into(),
         object_id: Some(org.id.to_string()),
         details: serde_json::json!({ "country": org.org_number.country().code() }),
     };
-    let created = state
-        .store
-        .create_org(org, audit, Utc::now())
-        .await
-        .map_err(store_error)?;
+    let location = format!("/v1/orgs/{}", org.id);
+    // The response is known before the write (the id and time are chosen here), so it can be
+    // stored in the same transaction as the organisation.
+    let view = OrgView::from(Org {
+        id: org.id,
+        name: org.name.clone(),
+        country: org.org_number.country(),
+        org_number: org.org_number.clone(),
+        created_at: at,
+    });
+    let remember = match &idempotency {
+        Some((key, hash)) => Some(IdempotentResponse {
+            actor: actor.clone(),
+            key: key.clone(),
+            request_hash: *hash,
+            status: StatusCode::CREATED.as_u16(),
+            location: Some(location.clone()),
+            body: serde_json::to_string(&view)
+                .map_err(|e| ApiError::Internal(format!("serialise organisation: {e}")))?,
+            created_at: at,
+        }),
+        None => None,
+    };
+    match state.store.create_org(org, audit, at, remember).await {
+        Ok(_) => {}
+        // A concurrent request with the same key got there first: answer as it did.
+        Err(err @ StoreError::Conflict { .. }) => {
+            if let Some((key, hash)) = &idempotency {
+                if let Some(first) = idempotency::replay(&state, &actor, key, hash).await? {
+                    return Ok(first);
+                }
+            }
+            return Err(store_error(err));
+        }
+        Err(err) => return Err(store_error(err)),
+    }
     state.audit_written.notify_one();
-    let location = format!("/v1/orgs/{}", created.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(OrgView::from(created)),
-    ))
+        Json(view),
+    )
+        .into_response())
 }
 
 /// List organisations, oldest first, one page at a time.

@@ -171,10 +171,10 @@ macro_rules! impl_repos {
             AUDIT_COLS, HEAD_COLS, KEY_COLS, ORG_COLS, TOKEN_COLS,
         };
         use $crate::model::{
-            micros, ApiToken, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, Scope,
-            SigningKeyRecord, TreeHeadRecord,
+            micros, ApiToken, IdempotentResponse, KeyStatus, NewApiToken, NewOrg, NewSigningKey,
+            Org, Scope, SigningKeyRecord, TreeHeadRecord,
         };
-        use $crate::{ApiTokenRepo, AuditRepo, KeyRepo, OrgRepo, StoreError};
+        use $crate::{ApiTokenRepo, AuditRepo, IdempotencyRepo, KeyRepo, OrgRepo, StoreError};
         use chrono::{DateTime, Utc};
         use tillit_audit::{AuditEntry, AuditEvent, GENESIS_HASH};
         use tillit_core::{ApiTokenId, OrgId, Page, PageRequest};
@@ -213,6 +213,61 @@ macro_rules! impl_repos {
             .execute(&mut *conn)
             .await?;
             Ok(entry)
+        }
+
+        /// Stores the response to an idempotent request inside the caller's write transaction.
+        async fn remember_in(
+            conn: &mut $conn,
+            response: IdempotentResponse,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO idempotency_keys \
+                 (actor, key, request_hash, status, location, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&response.actor)
+            .bind(&response.key)
+            .bind(response.request_hash.to_vec())
+            .bind(i32::from(response.status))
+            .bind(&response.location)
+            .bind(&response.body)
+            .bind(codec::time(micros(response.created_at)))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| StoreError::from_write("idempotency key", e))?;
+            Ok(())
+        }
+
+        impl IdempotencyRepo for $store {
+            async fn idempotent_response(
+                &self,
+                actor: &str,
+                key: &str,
+            ) -> Result<Option<IdempotentResponse>, StoreError> {
+                let t = "idempotency_keys";
+                let Some(row) = sqlx::query(
+                    "SELECT actor, key, request_hash, status, location, body, created_at \
+                     FROM idempotency_keys WHERE actor = $1 AND key = $2",
+                )
+                .bind(actor)
+                .bind(key)
+                .fetch_optional(self.reader())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let status: i32 = row.try_get("status")?;
+                Ok(Some(IdempotentResponse {
+                    actor: row.try_get("actor")?,
+                    key: row.try_get("key")?,
+                    request_hash: hash32(&row.try_get::<Vec<u8>, _>("request_hash")?, t)?,
+                    status: u16::try_from(status)
+                        .map_err(|_| StoreError::corrupt(t, format!("status {status}")))?,
+                    location: row.try_get("location")?,
+                    body: row.try_get("body")?,
+                    created_at: codec::get_time(&row, "created_at", t)?,
+                }))
+            }
         }
 
         fn org_from_row(row: &$row) -> Result<Org, StoreError> {
@@ -259,6 +314,7 @@ macro_rules! impl_repos {
                 org: NewOrg,
                 audit: AuditEvent,
                 at: DateTime<Utc>,
+                idempotency: Option<IdempotentResponse>,
             ) -> Result<Org, StoreError> {
                 let at = micros(at);
                 let mut tx = self.begin_write().await?;
@@ -274,6 +330,9 @@ macro_rules! impl_repos {
                 .await
                 .map_err(|e| StoreError::from_write("organisation", e))?;
                 append_in(&mut tx, audit, at).await?;
+                if let Some(response) = idempotency {
+                    remember_in(&mut tx, response).await?;
+                }
                 tx.commit().await?;
                 Ok(Org {
                     id: org.id,

@@ -60,19 +60,19 @@ use tillit_core::{ApiTokenId, OrgId, Page, PageRequest};
 
 pub use error::StoreError;
 pub use model::{
-    ApiToken, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, Scope, SigningKeyRecord,
-    TreeHeadRecord, SCOPE_SUPER_ADMIN,
+    micros, ApiToken, IdempotentResponse, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org,
+    Scope, SigningKeyRecord, TreeHeadRecord, SCOPE_SUPER_ADMIN,
 };
 pub use postgres::PgStore;
-pub use repo::{ApiTokenRepo, AuditRepo, KeyRepo, OrgRepo};
+pub use repo::{ApiTokenRepo, AuditRepo, IdempotencyRepo, KeyRepo, OrgRepo};
 pub use sqlite::SqliteStore;
 
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiToken, ApiTokenRepo, AuditRepo, Backend, KeyRepo, KeyStatus, NewApiToken, NewOrg,
-        NewSigningKey, Org, OrgRepo, Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord,
-        SCOPE_SUPER_ADMIN,
+        ApiToken, ApiTokenRepo, AuditRepo, Backend, IdempotencyRepo, IdempotentResponse, KeyRepo,
+        KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo, Scope, SigningKeyRecord,
+        Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
 }
 
@@ -173,8 +173,9 @@ impl OrgRepo for Store {
         org: NewOrg,
         audit: AuditEvent,
         at: DateTime<Utc>,
+        idempotency: Option<IdempotentResponse>,
     ) -> Result<Org, StoreError> {
-        dispatch!(self.create_org(org, audit, at))
+        dispatch!(self.create_org(org, audit, at, idempotency))
     }
     async fn get_org(&self, id: OrgId) -> Result<Option<Org>, StoreError> {
         dispatch!(self.get_org(id))
@@ -254,6 +255,16 @@ impl AuditRepo for Store {
         tree_size: u64,
     ) -> Result<Option<TreeHeadRecord>, StoreError> {
         dispatch!(self.tree_head_at_size(tree_size))
+    }
+}
+
+impl IdempotencyRepo for Store {
+    async fn idempotent_response(
+        &self,
+        actor: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        dispatch!(self.idempotent_response(actor, key))
     }
 }
 

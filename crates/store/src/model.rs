@@ -175,8 +175,29 @@ pub struct TreeHeadRecord {
     pub signature: Vec<u8>,
 }
 
-/// Truncates to microseconds, the precision both backends store.
-pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+/// The response to a creating request sent with an `Idempotency-Key`, kept so that a retry with
+/// the same key gets it again instead of creating a second resource (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// The authenticated principal that sent the request; keys are per actor.
+    pub actor: String,
+    /// The client's key (1–255 visible ASCII characters, checked by the server).
+    pub key: String,
+    /// SHA-256 of the request as the server understood it (method, path, parsed body).
+    pub request_hash: [u8; 32],
+    /// The success status sent (2xx).
+    pub status: u16,
+    /// The `Location` header sent, if any.
+    pub location: Option<String>,
+    /// The JSON body sent.
+    pub body: String,
+    /// When it was stored (microsecond precision).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Truncates to microseconds, the precision both backends store: a time written and read back
+/// compares equal to `micros(t)`.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
 }

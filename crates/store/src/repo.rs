@@ -11,20 +11,22 @@ use tillit_audit::{AuditEntry, AuditEvent};
 use tillit_core::{ApiTokenId, OrgId, Page, PageRequest};
 
 use crate::model::{
-    ApiToken, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, Scope, SigningKeyRecord,
-    TreeHeadRecord,
+    ApiToken, IdempotentResponse, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, Scope,
+    SigningKeyRecord, TreeHeadRecord,
 };
 use crate::StoreError;
 
 /// Organisations (tenants).
 pub trait OrgRepo {
-    /// Creates an organisation. [`StoreError::Conflict`] when (country, org_number) or the id
-    /// already exists; then no audit entry is written either.
+    /// Creates an organisation, and stores `idempotency` (the response the caller will send) in
+    /// the same transaction. [`StoreError::Conflict`] when (country, org_number), the id or the
+    /// (actor, key) of `idempotency` already exists; then nothing is written, no audit entry either.
     fn create_org(
         &self,
         org: NewOrg,
         audit: AuditEvent,
         at: DateTime<Utc>,
+        idempotency: Option<IdempotentResponse>,
     ) -> impl Future<Output = Result<Org, StoreError>> + Send;
 
     /// The organisation with this id, if any.
@@ -122,6 +124,17 @@ pub trait AuditRepo {
         &self,
         tree_size: u64,
     ) -> impl Future<Output = Result<Option<TreeHeadRecord>, StoreError>> + Send;
+}
+
+/// Responses kept for `Idempotency-Key` retries. They are written by the creating methods (in
+/// the transaction of the change they answer); this trait reads them.
+pub trait IdempotencyRepo {
+    /// The response stored for `actor`'s `key`, if any.
+    fn idempotent_response(
+        &self,
+        actor: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<IdempotentResponse>, StoreError>> + Send;
 }
 
 /// Signing keys, private halves sealed by the caller.

@@ -120,6 +120,7 @@ conformance!(
     audit_reads_page_and_hash,
     data_survives_reconnect,
     audit_entries_are_append_only,
+    idempotent_responses_are_stored_with_the_change,
 );
 
 #[tokio::test]
@@ -162,7 +163,7 @@ fn new_org(i: u32) -> NewOrg {
 async fn create_org(store: &Store, i: u32) -> Result<Org> {
     let org = new_org(i);
     let ev = event("org.create", Some(org.id), &org.id.to_string());
-    Ok(store.create_org(org, ev, t(i64::from(i))).await?)
+    Ok(store.create_org(org, ev, t(i64::from(i)), None).await?)
 }
 
 fn new_token(org: Option<OrgId>, seed: u8) -> NewApiToken {
@@ -209,6 +210,18 @@ async fn verified_log(store: &Store) -> Result<Vec<AuditEntry>> {
         "audit_count"
     );
     Ok(entries)
+}
+
+fn response(actor: &str, key: &str, body: &str) -> IdempotentResponse {
+    IdempotentResponse {
+        actor: actor.to_owned(),
+        key: key.to_owned(),
+        request_hash: [7; 32],
+        status: 201,
+        location: Some(format!("/v1/orgs/{body}")),
+        body: format!("{{\"id\":\"{body}\"}}"),
+        created_at: t(9),
+    }
 }
 
 mod cases {
@@ -323,7 +336,7 @@ mod cases {
             (same_id, "same id"),
         ] {
             let ev = event("org.create", Some(dup.id), "dup");
-            match store.create_org(dup, ev, t(5)).await {
+            match store.create_org(dup, ev, t(5), None).await {
                 Err(StoreError::Conflict { .. }) => {}
                 other => bail!("{what}: expected Conflict, got {other:?}"),
             }
@@ -837,6 +850,61 @@ mod cases {
             ensure!(refused, "{sql} was not refused");
         }
         ensure!(verified_log(&store).await?.len() == 1);
+        Ok(())
+    }
+
+    /// The response of an idempotent create is stored with the change, read back exactly, per
+    /// actor; a second use of the same (actor, key) is a Conflict that rolls the whole change
+    /// back (no row, no audit entry).
+    pub async fn idempotent_responses_are_stored_with_the_change(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        ensure!(store.idempotent_response("token:a", "k1").await?.is_none());
+        let first = new_org(1);
+        let ev = event("org.create", Some(first.id), "first");
+        let stored = response("token:a", "k1", "first");
+        store
+            .create_org(first, ev, t(1), Some(stored.clone()))
+            .await?;
+        let read = store.idempotent_response("token:a", "k1").await?;
+        ensure!(
+            read.as_ref()
+                .map(|r| (&r.body, &r.location, r.status, r.request_hash))
+                == Some((&stored.body, &stored.location, 201, [7; 32])),
+            "read back {read:?}"
+        );
+        ensure!(read.map(|r| r.created_at) == Some(t(9).trunc_subsecs(6)));
+        // Keys are per actor: another actor's key of the same name is free, and not visible.
+        ensure!(store.idempotent_response("token:b", "k1").await?.is_none());
+        let other = new_org(2);
+        let ev = event("org.create", Some(other.id), "other");
+        store
+            .create_org(other, ev, t(2), Some(response("token:b", "k1", "other")))
+            .await?;
+        // The same (actor, key) again: refused, and the organisation is not created either.
+        let again = new_org(3);
+        let ev = event("org.create", Some(again.id), "again");
+        match store
+            .create_org(again, ev, t(3), Some(response("token:a", "k1", "again")))
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            other => bail!("expected Conflict for a reused key, got {other:?}"),
+        }
+        ensure!(store.list_orgs(&PageRequest::first()).await?.items.len() == 2);
+        ensure!(
+            verified_log(&store).await?.len() == 2,
+            "the refused create wrote an audit entry"
+        );
+        ensure!(
+            store
+                .idempotent_response("token:a", "k1")
+                .await?
+                .map(|r| r.body)
+                == Some(stored.body),
+            "the first response was overwritten"
+        );
         Ok(())
     }
 }
