@@ -60,12 +60,12 @@ impl Disclosure {
         if let Some(n) = name {
             check_claim_name(n)?;
         }
-        let mut array = vec![Value::String(salt.clone())];
-        if let Some(n) = name {
-            array.push(Value::String(n.to_string()));
-        }
-        array.push(value.clone());
-        let json = serde_json::to_string(&Value::Array(array))?;
+        // `[salt, name, value]` or `[salt, value]` (RFC 9901 §4.2.1/§4.2.2); a tuple serialises
+        // as a JSON array without copying the value.
+        let json = match name {
+            Some(n) => serde_json::to_string(&(&salt, n, &value))?,
+            None => serde_json::to_string(&(&salt, &value))?,
+        };
         let encoded = b64::encode_url(json.as_bytes());
         let digest = digest_of(&encoded);
         Ok(Self {
