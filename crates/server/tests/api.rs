@@ -1,24 +1,15 @@
-//! The one integration-test binary of tillit-server: every test boots the real server on a free
-//! port with a temporary SQLite file and talks to it over HTTP.
-//!
-//! Keep all HTTP-level tests here (one binary = one link).
+//! The HTTP-level tests of tillit-server's API: every test boots the real server on a free port
+//! and talks to it over HTTP, once on SQLite and once on PostgreSQL (`<test>::sqlite`,
+//! `<test>::postgres`; see `common`).
 
-use std::net::SocketAddr;
+mod common;
 
 use axum::routing::get;
+use common::{backend_tests, Backend, TestServer};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
-use tillit_server::config::Config;
-use tillit_server::{start_with, AppState, RunningServer};
-
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    token: String,
-    server: RunningServer,
-    _dir: tempfile::TempDir,
-}
+use tillit_server::AppState;
 
 /// Body limit of test servers: small, so that 413 is cheap to provoke.
 const BODY_LIMIT: usize = 4096;
@@ -27,81 +18,38 @@ async fn boom() -> &'static str {
     panic!("boom: secret internal detail")
 }
 
-impl TestServer {
-    async fn start() -> Self {
-        Self::start_with_tree_heads(1000, 3600).await
-    }
-
-    async fn start_with_tree_heads(entries: u64, seconds: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().join("data"),
-            body_limit: BODY_LIMIT,
-            tree_head_entries: entries,
-            tree_head_seconds: seconds,
-            ..Config::default()
-        };
-        let extra = axum::Router::<AppState>::new().route("/test/panic", get(boom));
-        let server = start_with(config, extra).await.unwrap();
-        let token = server
-            .bootstrap_token
-            .clone()
-            .expect("first start bootstraps a token");
-        Self {
-            base: format!("http://{}", server.addr),
-            client: reqwest::Client::new(),
-            token,
-            server,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    fn auth(&self) -> String {
-        format!("Bearer {}", self.token)
-    }
-
-    async fn create_org(&self, name: &str, country: &str, number: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/orgs"))
-            .header(AUTHORIZATION, self.auth())
-            .json(&json!({"name": name, "country": country, "organisation_number": number}))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .header(AUTHORIZATION, self.auth())
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap())
-    }
-
-    async fn stop(self) {
-        self.server.shutdown();
-        self.server.wait().await.unwrap();
-    }
+/// A test server with the small body limit, no tree-head signing during a test, and the
+/// `/test/panic` route.
+async fn start(backend: Backend) -> TestServer {
+    TestServer::start_with(
+        backend,
+        |c| {
+            c.body_limit = BODY_LIMIT;
+            c.tree_head_entries = 1000;
+            c.tree_head_seconds = 3600;
+        },
+        axum::Router::<AppState>::new().route("/test/panic", get(boom)),
+    )
+    .await
 }
+
+backend_tests!(
+    every_error_is_a_problem,
+    validation_names_the_wrong_fields_and_conflicts_are_409,
+    forbidden_for_a_token_without_rights,
+    orgs_create_get_list_paginate,
+    request_id_is_echoed_or_generated,
+    health_ready_metrics,
+);
 
 /// Valid Danish CVR numbers are any 8 digits; handy for many distinct organisations.
 fn cvr(i: u32) -> String {
     format!("{:08}", 10_000_000 + i)
 }
 
-#[tokio::test]
 #[allow(clippy::type_complexity)]
-async fn every_error_is_a_problem() {
-    let s = TestServer::start().await;
+async fn every_error_is_a_problem(backend: Backend) {
+    let s = start(backend).await;
     let auth = s.auth();
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(BODY_LIMIT * 2));
     let json_ct = "application/json";
@@ -335,9 +283,8 @@ async fn every_error_is_a_problem() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn validation_names_the_wrong_fields_and_conflicts_are_409() {
-    let s = TestServer::start().await;
+async fn validation_names_the_wrong_fields_and_conflicts_are_409(backend: Backend) {
+    let s = start(backend).await;
     // (body, wrong fields)
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (
@@ -362,14 +309,7 @@ async fn validation_names_the_wrong_fields_and_conflicts_are_409() {
         ),
     ];
     for (body, fields) in cases {
-        let r = s
-            .client
-            .post(s.url("/v1/orgs"))
-            .header(AUTHORIZATION, s.auth())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = s.post_json("/v1/orgs", &body).await;
         assert_eq!(r.status(), 422, "{body}");
         let p: Value = r.json().await.unwrap();
         let got: Vec<&str> = p["errors"]
@@ -389,10 +329,9 @@ async fn validation_names_the_wrong_fields_and_conflicts_are_409() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn forbidden_for_a_token_without_rights() {
+async fn forbidden_for_a_token_without_rights(backend: Backend) {
     use tillit_store::ApiTokenRepo;
-    let s = TestServer::start().await;
+    let s = start(backend).await;
     let secret = "tillit_limited-token-for-tests";
     s.server
         .state
@@ -430,9 +369,8 @@ async fn forbidden_for_a_token_without_rights() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn orgs_create_get_list_paginate() {
-    let s = TestServer::start().await;
+async fn orgs_create_get_list_paginate(backend: Backend) {
+    let s = start(backend).await;
     let r = s.create_org("Ankeborgs kommun", "SE", "212000 0142").await;
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -481,9 +419,8 @@ async fn orgs_create_get_list_paginate() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn request_id_is_echoed_or_generated() {
-    let s = TestServer::start().await;
+async fn request_id_is_echoed_or_generated(backend: Backend) {
+    let s = start(backend).await;
     for path in ["/healthz", "/no/such/route"] {
         let r = s
             .client
@@ -503,9 +440,8 @@ async fn request_id_is_echoed_or_generated() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn health_ready_metrics() {
-    let s = TestServer::start().await;
+async fn health_ready_metrics(backend: Backend) {
+    let s = start(backend).await;
     for path in ["/healthz", "/readyz"] {
         let r = s.client.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -544,9 +480,10 @@ fn snapshot_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json")
 }
 
+/// Backend-independent (the document comes from the code), so SQLite only.
 #[tokio::test]
 async fn openapi_matches_snapshot_and_documents_every_route() {
-    let s = TestServer::start().await;
+    let s = start(Backend::Sqlite).await;
     let r = s
         .client
         .get(s.url("/v1/openapi.json"))

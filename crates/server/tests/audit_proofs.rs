@@ -2,21 +2,20 @@
 //! own verifier (`tillit_audit::merkle::verify_*`, `TreeHead::verify`), so a wrong proof, root or
 //! tree head from the server fails here.
 //!
-//! The real server runs on a free port with a temporary SQLite file and signs a tree head after
-//! every audited write (`tree_head_entries = 1`), so the test collects a signed head at every log
-//! size. Leaf hashes are recomputed from the entries served by `GET /v1/audit/entries` (canonical
+//! The real server runs on a free port, on SQLite and on PostgreSQL (`<test>::sqlite`,
+//! `<test>::postgres`; see `common`), and signs a tree head after every audited write
+//! (`tree_head_entries = 1`), so the test collects a signed head at every log size. Leaf hashes are recomputed from the entries served by `GET /v1/audit/entries` (canonical
 //! encoding → SHA-256 → `SHA-256(0x00 || hash)`), never taken from the proof response.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{json, Value};
+use common::{backend_tests, Backend, TestServer};
+use serde_json::Value;
 use tillit_audit::{merkle, parse_hash, parse_time, AuditEntry, TreeHead};
 use tillit_crypto::VerifyingKey;
-use tillit_server::config::Config;
-use tillit_server::{start, RunningServer};
 use tillit_store::Scope;
 
 /// Entries in the log once the fixture is built: not a power of two, so the tree's right edge is
@@ -26,168 +25,108 @@ const LOG_SIZE: u64 = 21;
 const POLL_LIMIT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    token: String,
-    server: RunningServer,
-    _dir: tempfile::TempDir,
+backend_tests!(
+    proofs_verify_with_the_audit_crate_against_signed_tree_heads,
+    proof_requests_outside_the_log_are_problems_never_500,
+);
+
+/// A server that signs a tree head after every audited write (and, at start, over the entries
+/// written while starting).
+async fn start(backend: Backend) -> TestServer {
+    TestServer::start_with(
+        backend,
+        |c| {
+            c.tree_head_entries = 1;
+            c.tree_head_seconds = 3600;
+        },
+        axum::Router::new(),
+    )
+    .await
 }
 
-impl TestServer {
-    /// A server that signs a tree head after every audited write (and, at start, over the
-    /// entries written while starting).
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().join("data"),
-            tree_head_entries: 1,
-            tree_head_seconds: 3600,
-            ..Config::default()
-        };
-        let server = start(config).await.unwrap();
-        let token = server
-            .bootstrap_token
-            .clone()
-            .expect("first start bootstraps a token");
-        Self {
-            base: format!("http://{}", server.addr),
-            client: reqwest::Client::new(),
-            token,
-            server,
-            _dir: dir,
+async fn create_org(s: &TestServer, i: u64) {
+    // Any 8 digits are a valid Danish CVR number.
+    let number = format!("{:08}", 20_000_000 + i);
+    let r = s.create_org(&format!("Kommune {i}"), "DK", &number).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+/// Every entry, read page by page (small pages, so the cursor is used), each checked: its hash is
+/// recomputed from its fields, it links to its predecessor, seqs have no gaps.
+async fn entries(s: &TestServer) -> Vec<AuditEntry> {
+    let mut out: Vec<AuditEntry> = Vec::new();
+    let mut path = "/v1/audit/entries?limit=4".to_string();
+    loop {
+        let (status, page) = s.get_json(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            let entry = entry_from_json(item);
+            assert_eq!(entry.seq, out.len() as u64 + 1, "{item}");
+            let prev = out.last().map_or(tillit_audit::GENESIS_HASH, |e| e.hash);
+            assert_eq!(entry.prev_hash, prev, "chain broken at {item}");
+            out.push(entry);
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/audit/entries?limit=4&cursor={c}"),
+            None => break,
         }
     }
+    out
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// GET with the admin token.
-    async fn get_authed(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap())
-    }
-
-    /// GET without credentials (tree heads and proofs are public), with the content type.
-    async fn get_public(&self, path: &str) -> (u16, String, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
-        let status = r.status().as_u16();
-        let content_type = r
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (status, content_type, r.json().await.unwrap())
-    }
-
-    async fn create_org(&self, i: u64) {
-        let r = self
-            .client
-            .post(self.url("/v1/orgs"))
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
-            // Any 8 digits are a valid Danish CVR number.
-            .json(&json!({
-                "name": format!("Kommune {i}"),
-                "country": "DK",
-                "organisation_number": format!("{:08}", 20_000_000 + i),
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    }
-
-    /// Every entry, read page by page (small pages, so the cursor is used), each checked: its
-    /// hash is recomputed from its fields, it links to its predecessor, seqs have no gaps.
-    async fn entries(&self) -> Vec<AuditEntry> {
-        let mut out: Vec<AuditEntry> = Vec::new();
-        let mut path = "/v1/audit/entries?limit=4".to_string();
-        loop {
-            let (status, page) = self.get_authed(&path).await;
-            assert_eq!(status, 200, "{page}");
-            for item in page["items"].as_array().unwrap() {
-                let entry = entry_from_json(item);
-                assert_eq!(entry.seq, out.len() as u64 + 1, "{item}");
-                let prev = out.last().map_or(tillit_audit::GENESIS_HASH, |e| e.hash);
-                assert_eq!(entry.prev_hash, prev, "chain broken at {item}");
-                out.push(entry);
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => path = format!("/v1/audit/entries?limit=4&cursor={c}"),
-                None => break,
-            }
-        }
-        out
-    }
-
-    /// The latest signed tree head once it covers exactly `size` entries.
-    async fn wait_for_head(&self, size: u64) -> TreeHead {
-        let deadline = Instant::now() + POLL_LIMIT;
-        loop {
-            let (status, _, body) = self.get_public("/v1/audit/tree-heads/latest").await;
-            if status == 200 {
-                let head = head_from_json(&body);
-                assert!(
-                    head.tree_size <= size,
-                    "a tree head of size {} appeared while the log has {size} entries",
-                    head.tree_size
-                );
-                if head.tree_size == size {
-                    return head;
-                }
-            } else {
-                assert_eq!(status, 404, "{body}");
-            }
+/// The latest signed tree head once it covers exactly `size` entries.
+async fn wait_for_head(s: &TestServer, size: u64) -> TreeHead {
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        let (status, _, body) = s.get_public("/v1/audit/tree-heads/latest").await;
+        if status == 200 {
+            let head = head_from_json(&body);
             assert!(
-                Instant::now() < deadline,
-                "no tree head of size {size} within {POLL_LIMIT:?}"
+                head.tree_size <= size,
+                "a tree head of size {} appeared while the log has {size} entries",
+                head.tree_size
             );
-            tokio::time::sleep(POLL_EVERY).await;
+            if head.tree_size == size {
+                return head;
+            }
+        } else {
+            assert_eq!(status, 404, "{body}");
         }
-    }
-
-    /// The audit key with this thumbprint, as anyone can fetch it: from the public JWK Set at
-    /// `/v1/audit/keys`, checked against the installation's key store.
-    async fn audit_key(&self, kid: &str) -> VerifyingKey {
-        let (status, _, body) = self.get_public("/v1/audit/keys").await;
-        assert_eq!(status, 200, "{body}");
-        let jwk = body["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["kid"] == kid)
-            .unwrap_or_else(|| panic!("/v1/audit/keys has no key {kid}: {body}"));
-        assert!(jwk.get("d").is_none(), "a private key was published");
-        let key = VerifyingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
-        let stored = self
-            .server
-            .state
-            .keys
-            .public(Scope::Installation, kid)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("no installation key {kid}"));
-        assert_eq!(
-            key.to_jwk(),
-            stored.to_jwk(),
-            "published and stored key differ"
+        assert!(
+            Instant::now() < deadline,
+            "no tree head of size {size} within {POLL_LIMIT:?}"
         );
-        key
+        tokio::time::sleep(POLL_EVERY).await;
     }
+}
 
-    async fn stop(self) {
-        self.server.shutdown();
-        self.server.wait().await.unwrap();
-    }
+/// The audit key with this thumbprint, as anyone can fetch it: from the public JWK Set at
+/// `/v1/audit/keys`, checked against the installation's key store.
+async fn audit_key(s: &TestServer, kid: &str) -> VerifyingKey {
+    let (status, _, body) = s.get_public("/v1/audit/keys").await;
+    assert_eq!(status, 200, "{body}");
+    let jwk = body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap_or_else(|| panic!("/v1/audit/keys has no key {kid}: {body}"));
+    assert!(jwk.get("d").is_none(), "a private key was published");
+    let key = VerifyingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let stored = s
+        .server
+        .state
+        .keys
+        .public(Scope::Installation, kid)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no installation key {kid}"));
+    assert_eq!(
+        key.to_jwk(),
+        stored.to_jwk(),
+        "published and stored key differ"
+    );
+    key
 }
 
 fn hash32(v: &Value) -> [u8; 32] {
@@ -268,22 +207,22 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn build() -> Self {
-        let server = TestServer::start().await;
+    async fn build(backend: Backend) -> Self {
+        let server = start(backend).await;
         let mut heads = BTreeMap::new();
         // Starting writes the audit key and the bootstrap token entries; the job signs them.
-        let mut size = server.entries().await.len() as u64;
+        let mut size = entries(&server).await.len() as u64;
         assert!((1..LOG_SIZE).contains(&size), "{size} entries at start");
-        heads.insert(size, server.wait_for_head(size).await);
+        heads.insert(size, wait_for_head(&server, size).await);
         let mut i = 0;
         while size < LOG_SIZE {
-            server.create_org(i).await;
+            create_org(&server, i).await;
             i += 1;
-            size = server.entries().await.len() as u64;
-            heads.insert(size, server.wait_for_head(size).await);
+            size = entries(&server).await.len() as u64;
+            heads.insert(size, wait_for_head(&server, size).await);
         }
         assert_eq!(size, LOG_SIZE, "an org creation writes one entry");
-        let entries = server.entries().await;
+        let entries = entries(&server).await;
         let leaves = entries.iter().map(AuditEntry::leaf_hash).collect();
         Self {
             server,
@@ -370,9 +309,8 @@ const CONSISTENCY: &[(u64, u64)] = &[
     (21, 21),
 ];
 
-#[tokio::test]
-async fn proofs_verify_with_the_audit_crate_against_signed_tree_heads() {
-    let f = Fixture::build().await;
+async fn proofs_verify_with_the_audit_crate_against_signed_tree_heads(backend: Backend) {
+    let f = Fixture::build(backend).await;
     let s = &f.server;
 
     // Tree heads: every size from the first head to LOG_SIZE, each signed by the installation
@@ -390,7 +328,7 @@ async fn proofs_verify_with_the_audit_crate_against_signed_tree_heads() {
             head,
             "GET /v1/audit/tree-heads/{size} is not the head served as latest"
         );
-        let key = s.audit_key(&head.key_id).await;
+        let key = audit_key(s, &head.key_id).await;
         assert_eq!(key.thumbprint(), head.key_id);
         head.verify(&key)
             .unwrap_or_else(|e| panic!("tree head {size}: {e}"));
@@ -525,14 +463,13 @@ const VALIDATION: Want = (422, "validation", "Invalid request");
 const BAD_REQUEST: Want = (400, "bad-request", "Bad request");
 const NOT_FOUND: Want = (404, "not-found", "Not found");
 
-#[tokio::test]
-async fn proof_requests_outside_the_log_are_problems_never_500() {
-    let s = TestServer::start().await;
+async fn proof_requests_outside_the_log_are_problems_never_500(backend: Backend) {
+    let s = start(backend).await;
     for i in 0..3 {
-        s.create_org(i).await;
+        create_org(&s, i).await;
     }
-    let n = s.entries().await.len() as u64;
-    s.wait_for_head(n).await;
+    let n = entries(&s).await.len() as u64;
+    wait_for_head(&s, n).await;
     let (beyond, max) = (n + 1, u64::MAX);
     let inclusion: Vec<Row> = vec![
         ("seq=0&tree_size=1".into(), VALIDATION, Some("seq")),
