@@ -2,21 +2,17 @@
 //! gets the first response, a reuse for another request is refused, keys are per token, and
 //! concurrent retries create one organisation.
 
-use std::net::SocketAddr;
+mod common;
 
+use common::{backend_tests, Backend, TestServer};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use serde_json::{json, Value};
 use tillit_server::auth::create_super_admin_token;
-use tillit_server::config::Config;
-use tillit_server::{start, RunningServer};
 
-struct TestServer {
-    base: String,
-    client: reqwest::Client,
-    token: String,
-    server: RunningServer,
-    _dir: tempfile::TempDir,
-}
+backend_tests!(
+    a_retried_create_gets_the_first_response,
+    concurrent_retries_create_one_organisation,
+);
 
 /// What came back: status, `Location`, `Idempotent-Replayed`, body.
 #[derive(Debug)]
@@ -27,29 +23,18 @@ struct Reply {
     body: String,
 }
 
-impl TestServer {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: dir.path().join("data"),
-            ..Config::default()
-        };
-        let server = start(config).await.unwrap();
-        let token = server.bootstrap_token.clone().unwrap();
-        Self {
-            base: format!("http://{}", server.addr),
-            client: reqwest::Client::new(),
-            token,
-            server,
-            _dir: dir,
-        }
-    }
+/// Requests this file sends beyond the shared helpers.
+trait IdempotentCalls {
+    async fn post(&self, token: &str, key: Option<&str>, body: &Value) -> Reply;
+    async fn org_count(&self) -> usize;
+    async fn audit_size(&self) -> usize;
+}
 
+impl IdempotentCalls for TestServer {
     async fn post(&self, token: &str, key: Option<&str>, body: &Value) -> Reply {
         let mut req = self
             .client
-            .post(format!("{}/v1/orgs", self.base))
+            .post(self.url("/v1/orgs"))
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string());
@@ -72,32 +57,15 @@ impl TestServer {
     }
 
     async fn org_count(&self) -> usize {
-        let r = self
-            .client
-            .get(format!("{}/v1/orgs?limit=100", self.base))
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
-            .send()
-            .await
-            .unwrap();
-        let page: Value = r.json().await.unwrap();
+        let (status, page) = self.get_json("/v1/orgs?limit=100").await;
+        assert_eq!(status, 200, "{page}");
         page["items"].as_array().unwrap().len()
     }
 
     async fn audit_size(&self) -> usize {
-        let r = self
-            .client
-            .get(format!("{}/v1/audit/entries?limit=100", self.base))
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
-            .send()
-            .await
-            .unwrap();
-        let page: Value = r.json().await.unwrap();
+        let (status, page) = self.get_json("/v1/audit/entries?limit=100").await;
+        assert_eq!(status, 200, "{page}");
         page["items"].as_array().unwrap().len()
-    }
-
-    async fn stop(self) {
-        self.server.shutdown();
-        self.server.wait().await.unwrap();
     }
 }
 
@@ -112,9 +80,8 @@ fn problem(reply: &Reply) -> Value {
     serde_json::from_str(&reply.body).unwrap()
 }
 
-#[tokio::test]
-async fn a_retried_create_gets_the_first_response() {
-    let s = TestServer::start().await;
+async fn a_retried_create_gets_the_first_response(backend: Backend) {
+    let s = TestServer::start(backend).await;
     let token = s.token.clone();
     let ankeborg = org("Ankeborgs kommun", "212000-0142");
     let key = "8e03978e-40d5-43e8-bc93-6894a57f9324";
@@ -180,9 +147,8 @@ async fn a_retried_create_gets_the_first_response() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_retries_create_one_organisation() {
-    let s = std::sync::Arc::new(TestServer::start().await);
+async fn concurrent_retries_create_one_organisation(backend: Backend) {
+    let s = std::sync::Arc::new(TestServer::start(backend).await);
     let body = org("Ankeborgs kommun", "212000-0142");
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
