@@ -225,7 +225,7 @@ pub async fn latest_tree_head(
     params(("tree_size" = u64, Path, description = "Number of entries the head covers")),
     responses(
         (status = 200, description = "The signed tree head of that size", body = TreeHeadView),
-        (status = 404, description = "No tree head was signed at that size (heads are signed every N entries or T seconds; see `tree_heads` in the configuration)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tree head was signed at that size (heads are signed every `tree_head_entries` entries or `tree_head_seconds` seconds)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "tree_size is not a positive whole number", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn tree_head_at_size(
