@@ -129,16 +129,22 @@ pub fn build_bundle(content: &BundleContent, key: &SigningKey) -> Result<String,
 
 /// Read a bundle without verifying it (for `tillit trust inspect`).
 pub fn inspect_bundle(bundle: &str) -> Result<BundleContent, CredentialError> {
+    content_of(&decode_bundle(bundle)?)
+}
+
+/// The compact JWS of a bundle, with the bundle's `typ`; not verified.
+fn decode_bundle(bundle: &str) -> Result<jws::CompactJws, CredentialError> {
     let jws =
         jws::decode_compact(bundle.trim()).map_err(|e| err(format!("not a compact JWS: {e}")))?;
     match jws.header.get("typ").and_then(Value::as_str) {
-        Some(BUNDLE_TYP) => {}
-        other => {
-            return Err(err(format!(
-                "typ is {other:?}; a Tillit trust bundle has \"{BUNDLE_TYP}\""
-            )))
-        }
+        Some(BUNDLE_TYP) => Ok(jws),
+        other => Err(err(format!(
+            "typ is {other:?}; a Tillit trust bundle has \"{BUNDLE_TYP}\""
+        ))),
     }
+}
+
+fn content_of(jws: &jws::CompactJws) -> Result<BundleContent, CredentialError> {
     serde_json::from_slice(&jws.payload).map_err(|e| err(format!("bundle payload: {e}")))
 }
 
@@ -199,19 +205,9 @@ pub fn open_bundle(
     pinned: &[VerifyingKey],
     at: DateTime<Utc>,
 ) -> Result<TrustStore, CredentialError> {
-    let jws =
-        jws::decode_compact(bundle.trim()).map_err(|e| err(format!("not a compact JWS: {e}")))?;
-    match jws.header.get("typ").and_then(Value::as_str) {
-        Some(BUNDLE_TYP) => {}
-        other => {
-            return Err(err(format!(
-                "typ is {other:?}; a Tillit trust bundle has \"{BUNDLE_TYP}\""
-            )))
-        }
-    }
+    let jws = decode_bundle(bundle)?;
     verify_pinned(&jws, pinned, "trust bundle")?;
-    let content: BundleContent =
-        serde_json::from_slice(&jws.payload).map_err(|e| err(format!("bundle payload: {e}")))?;
+    let content = content_of(&jws)?;
     check_window(content.iat, content.exp, at, "trust bundle")?;
 
     let mut store = TrustStore::new();
@@ -248,7 +244,7 @@ pub fn open_bundle(
         }
         store.set_status_list(uri.clone(), token.list);
     }
-    store.set_rules(content.rules);
+    store.set_rules(content.rules)?;
     store.set_value_sets(content.value_sets);
     store.set_validity(Some(to_time(content.iat)?), Some(to_time(content.exp)?));
     Ok(store)

@@ -110,7 +110,7 @@ pub struct TrustStore {
     /// Issuer id → positions in `keys`, ascending.
     by_issuer: HashMap<String, Vec<usize>>,
     status_lists: BTreeMap<String, StatusList>,
-    rules: Vec<serde_json::Value>,
+    rules: Vec<tillit_certlogic::rule::Rule>,
     value_sets: serde_json::Map<String, serde_json::Value>,
     issued_at: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
@@ -322,12 +322,23 @@ impl TrustStore {
         self.status_lists.get(uri).and_then(|list| list.get(index))
     }
 
-    pub fn set_rules(&mut self, rules: Vec<serde_json::Value>) {
-        self.rules = rules;
+    /// Sets the CertLogic rules from their DCC JSON envelopes, parsed once here rather than at
+    /// every verification. A value that is not a DCC rule is an error naming its position.
+    pub fn set_rules(&mut self, rules: Vec<serde_json::Value>) -> Result<(), CredentialError> {
+        self.rules = rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                serde_json::from_value(value).map_err(|e| {
+                    CredentialError::Rules(format!("rule {} is not a valid DCC rule: {e}", i + 1))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
     }
 
-    /// CertLogic rule envelopes (DCC JSON).
-    pub fn rules(&self) -> &[serde_json::Value] {
+    /// The CertLogic rules (DCC rule envelopes).
+    pub fn rules(&self) -> &[tillit_certlogic::rule::Rule] {
         &self.rules
     }
 

@@ -330,22 +330,7 @@ fn run_rules(
     issuer_country: Option<String>,
     kid: &[u8],
 ) {
-    if trust.rules().is_empty() {
-        return;
-    }
-    let mut rules: Vec<Rule> = Vec::new();
-    for value in trust.rules() {
-        match serde_json::from_value::<Rule>(value.clone()) {
-            Ok(r) => rules.push(r),
-            Err(e) => {
-                report.fail(
-                    Step::Rules,
-                    format!("a rule in the trust store is not a valid DCC rule: {e}"),
-                );
-                return;
-            }
-        }
-    }
+    let rules = trust.rules();
     let at = opts.at;
     let mut selected: Vec<&Rule> = Vec::new();
     for ty in types {
@@ -353,28 +338,20 @@ fn run_rules(
         if is_hcert {
             if let Some(country) = &opts.country {
                 candidates.extend(
-                    rule::applicable(&rules, country, ty, at)
+                    rule::applicable(rules, country, ty, at)
                         .into_iter()
                         .filter(|r| r.rule_type == RuleType::Acceptance),
                 );
             }
             if let Some(country) = &issuer_country {
                 candidates.extend(
-                    rule::applicable(&rules, country, ty, at)
+                    rule::applicable(rules, country, ty, at)
                         .into_iter()
                         .filter(|r| r.rule_type == RuleType::Invalidation),
                 );
             }
         } else {
-            candidates.extend(rules.iter().filter(|r| {
-                r.certificate_type == *ty
-                    && r.valid_from <= at
-                    && at <= r.valid_to
-                    && opts
-                        .country
-                        .as_ref()
-                        .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
-            }));
+            candidates.extend(rules_for_type(rules, ty, opts));
         }
         for r in candidates {
             if !selected.iter().any(|s| std::ptr::eq(*s, r)) {
@@ -397,17 +374,44 @@ fn run_rules(
         region: None,
     }
     .to_value();
-    let mut failures = Vec::new();
-    for r in &selected {
-        match rule::run(r, payload, &external) {
-            Ok(RuleOutcome::Passed | RuleOutcome::NotApplicable { .. }) => {}
-            Ok(outcome) => failures.push(format!("rule {} {}", r.identifier, outcome.as_str())),
-            Err(e) => failures.push(format!("rule {} could not run: {e}", r.identifier)),
-        }
+    match run_all(&selected, payload, &external) {
+        Ok(()) => report.pass(Step::Rules),
+        Err(failures) => report.fail(Step::Rules, failures),
     }
+}
+
+/// The rules for a Tillit credential type (a TL1 attestation type or an SD-JWT VC `vct`): those
+/// whose `CertificateType` is the type, valid at `opts.at`, of `opts.country` when one is given.
+pub(crate) fn rules_for_type<'a>(
+    rules: &'a [Rule],
+    ty: &'a str,
+    opts: &'a VerifyOptions,
+) -> impl Iterator<Item = &'a Rule> {
+    rules.iter().filter(move |r| {
+        r.certificate_type == ty
+            && r.valid_from <= opts.at
+            && opts.at <= r.valid_to
+            && opts
+                .country
+                .as_ref()
+                .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
+    })
+}
+
+/// Runs each rule on `payload`; `Err` lists every rule that did not pass (a rule that does not
+/// apply to the payload passes).
+pub(crate) fn run_all(rules: &[&Rule], payload: &Json, external: &Json) -> Result<(), String> {
+    let failures: Vec<String> = rules
+        .iter()
+        .filter_map(|r| match rule::run(r, payload, external) {
+            Ok(RuleOutcome::Passed | RuleOutcome::NotApplicable { .. }) => None,
+            Ok(outcome) => Some(format!("rule {} {}", r.identifier, outcome.as_str())),
+            Err(e) => Some(format!("rule {} could not run: {e}", r.identifier)),
+        })
+        .collect();
     if failures.is_empty() {
-        report.pass(Step::Rules);
+        Ok(())
     } else {
-        report.fail(Step::Rules, failures.join("; "));
+        Err(failures.join("; "))
     }
 }

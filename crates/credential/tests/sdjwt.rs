@@ -888,15 +888,10 @@ fn business_rules_for_the_vct_run_on_disclosed_claims() {
             )],
             Some(false),
         ),
-        (
-            "not a rule envelope",
-            vec![json!({"Logic": true})],
-            Some(false),
-        ),
     ];
     for (name, rules, expected) in cases {
         let mut f = fixture();
-        f.trust.set_rules(rules.clone());
+        f.trust.set_rules(rules.clone()).unwrap();
         let sd = issued(&f, &input(&f));
         let shown = present(&sd, &paths(&["family_name"]), None).unwrap();
         let mut o = opts(None, None);
@@ -905,6 +900,15 @@ fn business_rules_for_the_vct_run_on_disclosed_claims() {
         assert_eq!(report.steps.rules, *expected, "{name}: {:?}", report.errors);
         assert_eq!(report.valid, *expected != Some(false), "{name}");
     }
+    // Something that is not a rule envelope is refused when the rules are loaded, naming it.
+    let err = fixture()
+        .trust
+        .set_rules(vec![rule("R1", VCT, json!(true)), json!({"Logic": true})])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("rule 2 is not a valid DCC rule"),
+        "{err}"
+    );
 }
 
 #[test]

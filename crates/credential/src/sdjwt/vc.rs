@@ -550,36 +550,12 @@ fn check_rules(
     vct: &str,
     claims: &Map<String, Value>,
 ) -> Result<Option<()>, CredentialError> {
-    use tillit_certlogic::rule::{self, External, Rule, RuleOutcome};
-    if trust.rules().is_empty() {
-        return Ok(None);
-    }
-    let rules = trust
-        .rules()
-        .iter()
-        .map(|v| serde_json::from_value::<Rule>(v.clone()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            CredentialError::Rules(format!(
-                "a rule in the trust store is not a valid DCC rule: {e}"
-            ))
-        })?;
-    let at = opts.at;
-    let selected: Vec<&Rule> = rules
-        .iter()
-        .filter(|r| {
-            r.certificate_type == vct
-                && r.valid_from <= at
-                && at <= r.valid_to
-                && opts
-                    .country
-                    .as_ref()
-                    .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
-        })
-        .collect();
+    use tillit_certlogic::rule::External;
+    let selected: Vec<_> = crate::verify::rules_for_type(trust.rules(), vct, opts).collect();
     if selected.is_empty() {
         return Ok(None);
     }
+    let at = opts.at;
     let time = |name: &str| {
         claims
             .get(name)
@@ -599,22 +575,9 @@ fn check_rules(
     }
     .to_value();
     let payload = Value::Object(claims.clone());
-    let mut failures = Vec::new();
-    for r in selected {
-        match rule::run(r, &payload, &external) {
-            Ok(RuleOutcome::Passed | RuleOutcome::NotApplicable { .. }) => {}
-            Ok(outcome) => failures.push(format!("rule {} {}", r.identifier, outcome.as_str())),
-            Err(e) => failures.push(format!("rule {} could not run: {e}", r.identifier)),
-        }
-    }
-    if failures.is_empty() {
-        Ok(Some(()))
-    } else {
-        Err(CredentialError::Rules(format!(
-            "not met: {}",
-            failures.join("; ")
-        )))
-    }
+    crate::verify::run_all(&selected, &payload, &external)
+        .map(Some)
+        .map_err(|failures| CredentialError::Rules(format!("not met: {failures}")))
 }
 
 /// The holder key from `cnf.jwk`.
