@@ -1,6 +1,8 @@
 //! Trust bundle: build → open with a pinned key; rejection of unpinned, expired
 //! and altered bundles; DSC import from the DCC test data; DIGG dsc_trust_list.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -234,20 +236,11 @@ fn alter(jws: &str) -> String {
 }
 
 fn dcc_certificates() -> Option<Vec<(String, String)>> {
-    let base = std::env::var("TILLIT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
     let mut out = Vec::new();
     for country in ["SE", "DK", "FI"] {
-        let dir = base.join("dcc").join(country).join("2DCode/raw");
+        let dir = support::testdata(&format!("dcc/{country}/2DCode/raw"))?;
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            println!(
-                "skipping: {} not found (set TILLIT_TESTDATA)",
-                dir.display()
-            );
-            return None;
+            panic!("{} is not readable", dir.display());
         };
         let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
         files.sort();

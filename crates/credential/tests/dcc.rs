@@ -3,7 +3,7 @@
 //! `TESTCTX.VALIDATIONCLOCK` — and each `EXPECTED…` flag compared with the
 //! matching pipeline step or check (meanings in `dcc/README.md`).
 
-mod qr_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -198,14 +198,14 @@ fn actual(flag: &str, case: &Value, report: &VerificationReport) -> Option<bool>
 
 #[test]
 fn dcc_test_data() {
-    let Some(dir) = qr_support::testdata("dcc") else {
+    let Some(dir) = support::testdata("dcc") else {
         return;
     };
     let issues = known_issues(&dir);
     let mut counts: BTreeMap<&str, (u32, u32)> = BTreeMap::new(); // flag → (matched, known issue)
     let (mut files, mut schema_skipped) = (0, 0);
     let mut mismatches = Vec::new();
-    for path in qr_support::json_files(&dir) {
+    for path in support::json_files(&dir) {
         let rel = path.strip_prefix(&dir).unwrap().to_path_buf();
         let country = rel
             .components()
@@ -219,7 +219,7 @@ fn dcc_test_data() {
             continue;
         }
         let set = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let case = qr_support::read_json(&path);
+        let case = support::read_json(&path);
         let Some(expected) = case["EXPECTEDRESULTS"].as_object() else {
             continue;
         };
@@ -299,12 +299,12 @@ fn flag_name(flag: &str) -> &'static str {
 /// inflates back, and the total is within 10% of theirs.
 #[test]
 fn qr_encoder_compresses_dcc_messages_about_as_well_as_the_issuers() {
-    let Some(dir) = qr_support::testdata("dcc") else {
+    let Some(dir) = support::testdata("dcc") else {
         return;
     };
     let (mut messages, mut theirs, mut ours) = (0, 0, 0);
-    for path in qr_support::json_files(&dir) {
-        let case = qr_support::read_json(&path);
+    for path in support::json_files(&dir) {
+        let case = support::read_json(&path);
         let (Some(compressed), Some(cose)) =
             (hex_field(&case, "COMPRESSED"), hex_field(&case, "COSE"))
         else {

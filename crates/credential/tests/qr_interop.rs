@@ -6,6 +6,8 @@
 //! `TL1:` code Tillit issued; a code with a changed character is refused; a published `HC1:`
 //! code decodes.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -121,19 +123,10 @@ fn python_decodes_a_published_hc1_code() {
     if !enabled() {
         return;
     }
-    let testdata = std::env::var_os("TILLIT_TESTDATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
-        PathBuf::from,
-    );
-    let file = testdata.join("dcc/SE/2DCode/raw/1.json");
-    let Ok(json) = std::fs::read_to_string(&file) else {
-        println!(
-            "skipping: {} not found (set TILLIT_TESTDATA)",
-            file.display()
-        );
+    let Some(dir) = support::testdata("dcc/SE/2DCode/raw") else {
         return;
     };
-    let case: Value = serde_json::from_str(&json).unwrap();
+    let case = support::read_json(&dir.join("1.json"));
     let out = check(case["PREFIX"].as_str().unwrap(), None);
     assert!(
         out.status.success(),

@@ -1,7 +1,7 @@
 //! Public vectors for the QR building blocks: Base45 (RFC 9285), COSE_Sign1
 //! (cose-wg/Examples) and CWT (RFC 8392 appendix A).
 
-mod qr_support;
+mod support;
 
 use tillit_credential::cwt::Claims;
 use tillit_credential::{base45, cose};
@@ -9,10 +9,10 @@ use tillit_crypto::{b64, Jwk, VerifyingKey};
 
 #[test]
 fn base45_rfc9285() {
-    let Some(dir) = qr_support::testdata("base45") else {
+    let Some(dir) = support::testdata("base45") else {
         return;
     };
-    let v = qr_support::read_json(&dir.join("rfc9285.json"));
+    let v = support::read_json(&dir.join("rfc9285.json"));
     let valid = v["valid"].as_array().unwrap();
     for case in valid {
         let text = case["text"].as_str().unwrap();
@@ -83,19 +83,19 @@ const COSE_REJECTED_BY_POLICY: &[(&str, &str)] = &[
 
 #[test]
 fn cose_wg_examples() {
-    let Some(dir) = qr_support::testdata("cose") else {
+    let Some(dir) = support::testdata("cose") else {
         return;
     };
     let (mut passed, mut rejected, mut skipped, mut policy) = (0, 0, 0, 0);
     for sub in ["sign1-tests", "ecdsa-examples", "eddsa-examples"] {
-        for path in qr_support::json_files(&dir.join(sub)) {
+        for path in support::json_files(&dir.join(sub)) {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             if let Some((_, why)) = COSE_SKIPS.iter().find(|(n, _)| *n == name) {
                 println!("skip {sub}/{name}: {why}");
                 skipped += 1;
                 continue;
             }
-            let v = qr_support::read_json(&path);
+            let v = support::read_json(&path);
             let input = &v["input"];
             let fail = v["fail"].as_bool().unwrap_or(false);
             let cbor = hex::decode(v["output"]["cbor"].as_str().unwrap()).unwrap();
@@ -145,7 +145,7 @@ fn cose_wg_examples() {
 /// checked against the published plaintext after verifying the signature.
 #[test]
 fn rfc8392_cwt_examples() {
-    let Some(dir) = qr_support::testdata("cose/CWT") else {
+    let Some(dir) = support::testdata("cose/CWT") else {
         return;
     };
     // The claims every example carries (RFC 8392 A.1).
@@ -165,14 +165,14 @@ fn rfc8392_cwt_examples() {
         ..Claims::default()
     };
     let mut checked = 0;
-    for path in qr_support::json_files(&dir) {
+    for path in support::json_files(&dir) {
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
         let want = if name == "A_7.json" {
             &float_iat
         } else {
             &want
         };
-        let v = qr_support::read_json(&path);
+        let v = support::read_json(&path);
         let input = &v["input"];
         let plaintext = hex::decode(input["plaintext_hex"].as_str().unwrap()).unwrap();
         // A.6 encrypts the signed CWT of A.3: its plaintext is a COSE_Sign1 around the claims.

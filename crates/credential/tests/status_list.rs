@@ -1,6 +1,8 @@
 //! Token Status List: every example of draft-ietf-oauth-status-list in
 //! `../shared/testdata/status-list/`, read as published, plus round trips.
 
+mod support;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -10,18 +12,7 @@ use tillit_credential::status_list::{allocate_random_index, StatusList, StatusLi
 use tillit_crypto::{Algorithm, Jwk, SigningKey, VerifyingKey};
 
 fn dir() -> Option<PathBuf> {
-    let base = std::env::var("TILLIT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
-    let d = base.join("status-list");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        println!("skipping: {} not found (set TILLIT_TESTDATA)", d.display());
-        None
-    }
+    support::testdata("status-list")
 }
 
 fn read(d: &Path, name: &str) -> String {

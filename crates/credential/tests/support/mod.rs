@@ -1,4 +1,4 @@
-//! Shared helpers for the QR tests: where the public vectors are.
+//! Shared by the credential test binaries (`mod support;`): where the public vectors are.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
