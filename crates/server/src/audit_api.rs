@@ -10,8 +10,8 @@ use tillit_store::{AuditRepo, KeyRepo, Scope, TreeHeadRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{authorize, Authenticated, Permission};
-use crate::error::{ApiError, Problem};
-use crate::orgs::store_error;
+use crate::error::{store_error, ApiError, Problem};
+use crate::paging::ListParams;
 use crate::state::AppState;
 
 /// One audit entry. Hashes are lowercase hex.
@@ -55,16 +55,6 @@ pub struct EntryPage {
     pub items: Vec<EntryView>,
     /// Pass as `cursor` to continue; absent at the end of the log.
     pub next_cursor: Option<String>,
-}
-
-/// Query of `GET /v1/audit/entries`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EntryParams {
-    /// `next_cursor` of the previous page (absent: from the first entry).
-    pub cursor: Option<String>,
-    /// Page size, 1-500 (default 100).
-    pub limit: Option<u32>,
 }
 
 /// A signed tree head (RFC 9162 §4.10 content, Tillit's encoding).
@@ -164,7 +154,7 @@ fn hexes(nodes: &[[u8; 32]]) -> Vec<String> {
 
 /// List audit entries in sequence order.
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit",
-    params(EntryParams),
+    params(ListParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of entries", body = EntryPage),
@@ -174,14 +164,13 @@ fn hexes(nodes: &[[u8; 32]]) -> Vec<String> {
 pub async fn entries(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<EntryParams>,
+    Query(params): Query<ListParams>,
 ) -> Result<Json<EntryPage>, ApiError> {
     authorize(&principal, Permission::ReadAudit)?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
-    let from = match &params.cursor {
+    let page = params.page_request()?;
+    let limit = page.limit;
+    // The cursor of the audit log is the next sequence number.
+    let from = match &page.cursor {
         None => 1,
         Some(c) => c.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
             ApiError::field("cursor", "pass next_cursor of the previous page unchanged")

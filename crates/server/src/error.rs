@@ -311,3 +311,23 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
         .to_problem()
         .into_response()
 }
+
+/// The one mapping from store errors to problems: conflicts 409, missing rows 404, bad cursors
+/// and page sizes 422/400, a database that is busy or shutting down 503 (retry); the rest is a
+/// server fault (500, detail logged only).
+pub(crate) fn store_error(err: tillit_store::StoreError) -> ApiError {
+    use tillit_store::StoreError;
+    match err {
+        StoreError::Conflict { what, .. } => ApiError::Conflict(format!("{what} already exists")),
+        StoreError::NotFound { what, id } => ApiError::NotFound(format!("{what} {id} not found")),
+        StoreError::InvalidCursor(c) => ApiError::field(
+            "cursor",
+            format!("unknown cursor {c:?}: pass next_cursor unchanged"),
+        ),
+        StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
+        other if other.is_unavailable() => {
+            ApiError::Unavailable("the database is busy or shutting down; try again".into())
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}

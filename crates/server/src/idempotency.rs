@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tillit_store::{IdempotencyRepo, IdempotentResponse};
 
-use crate::error::ApiError;
-use crate::orgs::store_error;
+use crate::error::{store_error, ApiError};
 use crate::state::AppState;
 
 /// The request header.

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 mod orgs;
+mod paging;
 pub mod runtime;
 mod state;
 pub mod tree_heads;

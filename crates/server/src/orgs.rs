@@ -7,13 +7,14 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tillit_audit::AuditEvent;
-use tillit_core::{Country, OrgId, OrganisationNumber, PageRequest};
+use tillit_core::{Country, OrgId, OrganisationNumber};
 use tillit_store::{IdempotentResponse, NewOrg, Org, OrgRepo, StoreError};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::{authorize, Authenticated, Permission};
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{store_error, ApiError, FieldError, Problem};
 use crate::idempotency;
+use crate::paging::ListParams;
 use crate::state::AppState;
 
 /// Longest accepted organisation name, in characters.
@@ -69,29 +70,6 @@ pub struct OrgPage {
     pub next_cursor: Option<String>,
 }
 
-/// Query of list endpoints.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1-500 (default 50).
-    pub limit: Option<u32>,
-}
-
-impl ListParams {
-    pub fn page_request(&self) -> Result<PageRequest, ApiError> {
-        let request = PageRequest {
-            cursor: self.cursor.clone(),
-            limit: self.limit.unwrap_or(PageRequest::DEFAULT_LIMIT),
-        };
-        request
-            .validate()
-            .map_err(|e| ApiError::field("limit", e.to_string()))?;
-        Ok(request)
-    }
-}
-
 /// Validates the body into the store's type, naming every wrong field.
 fn validate(body: CreateOrg) -> Result<NewOrg, ApiError> {
     let mut errors = Vec::new();
@@ -105,6 +83,12 @@ fn validate(body: CreateOrg) -> Result<NewOrg, ApiError> {
         errors.push(FieldError {
             field: "name".into(),
             message: format!("must be at most {MAX_NAME_CHARS} characters"),
+        });
+    } else if name.chars().any(char::is_control) {
+        // Also what PostgreSQL would refuse (NUL) as a server error rather than a 422.
+        errors.push(FieldError {
+            field: "name".into(),
+            message: "must not contain control characters (tabs, line breaks, NUL)".into(),
         });
     }
     let country = match body.country.parse::<Country>() {
@@ -147,19 +131,6 @@ fn validate(body: CreateOrg) -> Result<NewOrg, ApiError> {
             ),
             errors,
         }),
-    }
-}
-
-pub(crate) fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Conflict { what, .. } => ApiError::Conflict(format!("{what} already exists")),
-        StoreError::NotFound { what, id } => ApiError::NotFound(format!("{what} {id} not found")),
-        StoreError::InvalidCursor(c) => ApiError::field(
-            "cursor",
-            format!("unknown cursor {c:?}: pass next_cursor unchanged"),
-        ),
-        StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
     }
 }
 

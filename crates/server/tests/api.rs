@@ -306,6 +306,14 @@ async fn validation_names_the_wrong_fields_and_conflicts_are_409(backend: Backen
         (
             json!({"name": "x".repeat(201), "country": "NO", "organisation_number": "abc"}),
             vec!["name", "organisation_number"],
+        ), // PostgreSQL cannot store NUL in text: refused as input on both backends, never a 500.
+        (
+            json!({"name": "Ankeborg\u{0}", "country": "SE", "organisation_number": "212000-0142"}),
+            vec!["name"],
+        ),
+        (
+            json!({"name": "Anke\nborg", "country": "SE", "organisation_number": "212000-0142"}),
+            vec!["name"],
         ),
     ];
     for (body, fields) in cases {

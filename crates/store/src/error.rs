@@ -70,6 +70,15 @@ impl StoreError {
         }
     }
 
+    /// The database could not take the request now (no connection within the timeout, or the
+    /// pool is shutting down): worth a retry, not a fault of the request or of the data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        )
+    }
+
     pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {
         Self::Corrupt {
             table,
