@@ -211,13 +211,22 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 /// Reject a map with the same key twice (RFC 8949 §5.6: such a map is not valid here).
+///
+/// Keys are compared by their CBOR encoding, sorted, so a map of many keys on untrusted input
+/// costs `n log n`, not `n²`.
 pub fn check_unique_keys(entries: &[(Value, Value)]) -> Result<(), CredentialError> {
-    for (i, (k, _)) in entries.iter().enumerate() {
-        if entries.iter().skip(i + 1).any(|(other, _)| other == k) {
-            return Err(malformed(format!("the key {k:?} appears twice in a map")));
-        }
+    let mut encoded = entries
+        .iter()
+        .map(|(k, _)| encode_cbor(k).map(|bytes| (bytes, k)))
+        .collect::<Result<Vec<_>, _>>()?;
+    encoded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    match encoded
+        .windows(2)
+        .find(|pair| matches!(pair, [a, b] if a.0 == b.0))
+    {
+        Some([(_, k), _]) => Err(malformed(format!("the key {k:?} appears twice in a map"))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Parse one CBOR data item that must fill `bytes` exactly.
@@ -381,6 +390,38 @@ mod tests {
         ]);
         let c = Claims::from_value(v).unwrap();
         assert_eq!((c.exp, c.iat), (Some(1_700_000_000), Some(1_600_000_000)));
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_maps_of_any_size() {
+        let key = |i: i64| (Value::Integer(i.into()), Value::Null);
+        let many: Vec<(Value, Value)> = (0..50_000).map(key).collect();
+        assert!(check_unique_keys(&many).is_ok());
+        let cases: Vec<(&str, Vec<(Value, Value)>, bool)> = vec![
+            ("empty", vec![], true),
+            (
+                "int and text 1 differ",
+                vec![key(1), (Value::Text("1".into()), Value::Null)],
+                true,
+            ),
+            ("same int", vec![key(1), key(2), key(1)], false),
+            (
+                "same text",
+                vec![
+                    (Value::Text("a".into()), Value::Null),
+                    (Value::Text("a".into()), Value::Bool(true)),
+                ],
+                false,
+            ),
+            (
+                "last of many repeats the first",
+                [many.clone(), vec![key(0)]].concat(),
+                false,
+            ),
+        ];
+        for (name, entries, unique) in cases {
+            assert_eq!(check_unique_keys(&entries).is_ok(), unique, "{name}");
+        }
     }
 
     #[test]

@@ -76,6 +76,17 @@ fn run_qr(
     )?;
     let cose_bytes = if qr::looks_compressed(&raw) {
         report.record(Step::Decompress, qr::inflate(&raw))?
+    } else if prefix == Prefix::Hc1 && raw.len() > qr::MAX_DECOMPRESSED {
+        // The same bound as for inflated data: CBOR decoding is not free.
+        report.fail(
+            Step::Decompress,
+            format!(
+                "the uncompressed payload has {} bytes, more than the {} a QR code can hold",
+                raw.len(),
+                qr::MAX_DECOMPRESSED
+            ),
+        );
+        return None;
     } else if prefix == Prefix::Hc1 {
         // HCERT: "Verifiers MUST check the presence of a valid ZLIB header - or proceed
         // without this step when absent": not applicable, stays null.

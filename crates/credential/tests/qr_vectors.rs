@@ -229,3 +229,23 @@ fn rfc8392_cwt_examples() {
     println!("cwt: {checked} examples decoded and checked");
     assert!(checked >= 3);
 }
+
+/// An uncompressed `HC1:` payload (allowed by HCERT) gets the same 64 KiB bound as an inflated
+/// one, so a long line cannot make the CBOR step slow.
+#[test]
+fn an_oversized_uncompressed_hc1_payload_is_refused_at_decompress() {
+    let trust = tillit_credential::trust::TrustStore::new();
+    let opts = tillit_credential::report::VerifyOptions::at(chrono::Utc::now());
+    let limit = tillit_credential::qr::MAX_DECOMPRESSED;
+    for (len, refused) in [(1_000, false), (limit + 1, true)] {
+        let text = format!("HC1:{}", base45::encode(&vec![0xa0; len]));
+        let report = tillit_credential::verify::verify(&text, &trust, &opts);
+        assert!(!report.valid);
+        assert_eq!(
+            report.steps.decompress,
+            refused.then_some(false),
+            "{len} bytes: {:?}",
+            report.errors
+        );
+    }
+}
