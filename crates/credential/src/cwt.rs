@@ -397,7 +397,8 @@ mod tests {
         let key = |i: i64| (Value::Integer(i.into()), Value::Null);
         let many: Vec<(Value, Value)> = (0..50_000).map(key).collect();
         assert!(check_unique_keys(&many).is_ok());
-        let cases: Vec<(&str, Vec<(Value, Value)>, bool)> = vec![
+        type Entries = Vec<(Value, Value)>;
+        let cases: Vec<(&str, Entries, bool)> = vec![
             ("empty", vec![], true),
             (
                 "int and text 1 differ",
