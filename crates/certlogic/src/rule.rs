@@ -215,6 +215,12 @@ pub fn applicable<'a>(
         })
         .filter(|r| r.valid_from <= at && at <= r.valid_to)
         .collect();
+    latest_versions(candidates)
+}
+
+/// Of each `Identifier` among `candidates`, only the rule with the highest `Version`, in the order
+/// of `candidates`.
+pub fn latest_versions(candidates: Vec<&Rule>) -> Vec<&Rule> {
     let mut latest: HashMap<&str, &Rule> = HashMap::new();
     for rule in &candidates {
         let entry = latest.entry(rule.identifier.as_str()).or_insert(rule);

@@ -186,7 +186,7 @@ impl Claims {
             }
         }
         if let Some(v) = &self.cti {
-            out.insert("cti".into(), hex_string(v).into());
+            out.insert("cti".into(), hex::encode(v).into());
         }
         for (k, v) in &self.extra {
             let key = match k {
@@ -198,16 +198,6 @@ impl Claims {
         }
         out
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// Reject a map with the same key twice (RFC 8949 §5.6: such a map is not valid here).
@@ -272,7 +262,7 @@ pub fn cbor_to_json(v: &Value) -> Result<serde_json::Value, CredentialError> {
         }
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Text(t) => J::String(t.clone()),
-        Value::Bytes(b) => J::String(hex_string(b)),
+        Value::Bytes(b) => J::String(hex::encode(b)),
         Value::Tag(_, inner) => cbor_to_json(inner)?,
         Value::Array(items) => J::Array(items.iter().map(cbor_to_json).collect::<Result<_, _>>()?),
         Value::Map(entries) => {

@@ -142,9 +142,7 @@ pub fn check_key_usage(cert: &SignerCertificate, dcc: &Value) -> Result<(), Cred
     }
 }
 
-fn fmt_time(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
-}
+use crate::verify::fmt_time;
 
 /// HCERT validity at `at`: `iat` ≤ `at` ≤ `exp` (and `nbf` ≤ `at` if present); with a DSC,
 /// also `not_before` ≤ `iat` and `exp` ≤ `not_after`.

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use tillit_crypto::{b64, x509::SignerCertificate, Jwk, VerifyingKey};
+use tillit_crypto::{x509::SignerCertificate, Jwk, VerifyingKey};
 
 use crate::error::CredentialError;
 use crate::status_list::StatusList;
@@ -116,13 +116,6 @@ pub struct TrustStore {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// First 8 bytes of the raw RFC 7638 thumbprint of `thumbprint_b64` (base64url).
-fn cose_kid_from_thumbprint(thumbprint_b64: &str) -> Vec<u8> {
-    b64::decode_url(thumbprint_b64)
-        .map(|raw| raw.into_iter().take(8).collect())
-        .unwrap_or_default()
-}
-
 /// Record position `at` under `name` (positions are added in ascending order, once each).
 fn index<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<usize>>, name: K, at: usize) {
     let list = map.entry(name).or_default();
@@ -215,7 +208,7 @@ impl TrustStore {
         let key = VerifyingKey::from_jwk(&public)?;
         let thumbprint = key.thumbprint();
         self.add_key(TrustedKey {
-            cose_kid: cose_kid_from_thumbprint(&thumbprint),
+            cose_kid: crate::cose::jwk_kid(&key),
             jwt_kid: Some(public.kid.clone().unwrap_or(thumbprint)),
             key,
             certificate: None,

@@ -120,7 +120,7 @@ fn run_qr(
             Step::TrustedIssuer,
             format!(
                 "no trusted key has kid {}; trust the signer (--cert) or load a trust bundle (--bundle)",
-                hex(kid)
+                hex::encode(kid)
             ),
         );
         return None;
@@ -254,10 +254,6 @@ fn decode_claims(prefix: Prefix, payload: &[u8]) -> Result<(Claims, Content), Cr
     Ok((claims, content))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// HCERT: the issuer behind the DSC must be trusted at `at`, and its country must be the `iss` country.
 fn check_hcert_issuer(
     key: &TrustedKey,
@@ -296,7 +292,8 @@ fn check_tl1_issuer(
     issuer.check(Some(&att.attestation_type), at)
 }
 
-fn fmt_time(t: i64) -> String {
+/// A NumericDate as RFC 3339 for messages (the number itself when out of range).
+pub(crate) fn fmt_time(t: i64) -> String {
     DateTime::<Utc>::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
 }
 
@@ -392,21 +389,27 @@ fn run_rules(
 }
 
 /// The rules for a Tillit credential type (a TL1 attestation type or an SD-JWT VC `vct`): those
-/// whose `CertificateType` is the type, valid at `opts.at`, of `opts.country` when one is given.
+/// whose `CertificateType` is the type, valid at `opts.at`, of `opts.country` when one is given,
+/// and of each `Identifier` only the highest `Version` (as for HCERT).
 pub(crate) fn rules_for_type<'a>(
     rules: &'a [Rule],
-    ty: &'a str,
-    opts: &'a VerifyOptions,
-) -> impl Iterator<Item = &'a Rule> {
-    rules.iter().filter(move |r| {
-        r.certificate_type == ty
-            && r.valid_from <= opts.at
-            && opts.at <= r.valid_to
-            && opts
-                .country
-                .as_ref()
-                .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
-    })
+    ty: &str,
+    opts: &VerifyOptions,
+) -> Vec<&'a Rule> {
+    rule::latest_versions(
+        rules
+            .iter()
+            .filter(|r| {
+                r.certificate_type == ty
+                    && r.valid_from <= opts.at
+                    && opts.at <= r.valid_to
+                    && opts
+                        .country
+                        .as_ref()
+                        .is_none_or(|c| r.country.eq_ignore_ascii_case(c))
+            })
+            .collect(),
+    )
 }
 
 /// Runs each rule on `payload`; `Err` lists every rule that did not pass (a rule that does not

@@ -510,9 +510,7 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Cr
     }
 }
 
-fn fmt_time(t: i64) -> String {
-    DateTime::<Utc>::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
-}
+use crate::verify::fmt_time;
 
 /// `exp`, `nbf` and `iat` against `at`, each with [`CLOCK_SKEW_SECONDS`] of tolerance.
 pub(crate) fn check_validity(
@@ -551,7 +549,7 @@ fn check_rules(
     claims: &Map<String, Value>,
 ) -> Result<Option<()>, CredentialError> {
     use tillit_certlogic::rule::External;
-    let selected: Vec<_> = crate::verify::rules_for_type(trust.rules(), vct, opts).collect();
+    let selected = crate::verify::rules_for_type(trust.rules(), vct, opts);
     if selected.is_empty() {
         return Ok(None);
     }
