@@ -867,7 +867,19 @@ fn business_rules_for_the_vct_run_on_disclosed_claims() {
                "ValidTo": "2099-01-01T00:00:00Z", "AffectedFields": [], "Logic": logic})
     };
     let family_is_anka = json!({"===": [{"var": "payload.family_name"}, "Anka"]});
+    let version = |mut r: Value, v: &str| {
+        r["Version"] = json!(v);
+        r
+    };
     let cases: &[(&str, Vec<Value>, Option<bool>)] = &[
+        (
+            "only the latest version of a rule runs (1.1.0 passes, 1.0.0 would fail)",
+            vec![
+                rule("R4", VCT, json!(false)),
+                version(rule("R4", VCT, family_is_anka.clone()), "1.1.0"),
+            ],
+            Some(true),
+        ),
         ("no rules", vec![], None),
         (
             "rule for another type",
