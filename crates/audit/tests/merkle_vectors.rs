@@ -8,19 +8,7 @@ use serde_json::Value;
 use tillit_audit::merkle;
 
 fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TILLIT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    let dir = dir.join("merkle");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!(
-            "skipping: {} not found (set TILLIT_TESTDATA)",
-            dir.display()
-        );
-        None
-    }
+    tillit_testkit::testdata("merkle")
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -9,13 +9,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("TILLIT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
-        });
-    let dir = dir.join("certlogic");
-    dir.is_dir().then_some(dir)
+    tillit_testkit::testdata("certlogic")
 }
 
 /// Deep equality with numbers compared by value (`3` equals `3.0`), like chai's `deepEqual`.
@@ -41,7 +35,6 @@ fn skipped(item: &Value) -> bool {
 #[test]
 fn every_certlogic_test_suite_file_passes() {
     let Some(dir) = testdata() else {
-        println!("skipping: certlogic test suite not found (set TILLIT_TESTDATA)");
         return;
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -4,7 +4,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
@@ -239,17 +238,15 @@ fn dcc_certificates() -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     for country in ["SE", "DK", "FI"] {
         let dir = support::testdata(&format!("dcc/{country}/2DCode/raw"))?;
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            panic!("{} is not readable", dir.display());
-        };
-        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-        files.sort();
-        if let Some(f) = files.first() {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-            if let Some(c) = v["TESTCTX"]["CERTIFICATE"].as_str() {
-                out.push((country.to_string(), c.to_string()));
-            }
-        }
+        let files = support::json_files(&dir);
+        let first = files
+            .first()
+            .unwrap_or_else(|| panic!("no vector in {}", dir.display()));
+        let v = support::read_json(first);
+        let c = v["TESTCTX"]["CERTIFICATE"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no TESTCTX.CERTIFICATE", first.display()));
+        out.push((country.to_string(), c.to_string()));
     }
     Some(out)
 }

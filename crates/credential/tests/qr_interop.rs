@@ -17,12 +17,9 @@ use tillit_credential::qr::{self, Attestation, StatusRef};
 use tillit_crypto::{Algorithm, SigningKey};
 
 fn enabled() -> bool {
-    if std::env::var("TILLIT_INTEROP").as_deref() == Ok("1") {
-        true
-    } else {
-        println!("skipping: QR interop runs only with TILLIT_INTEROP=1 (needs python3 and pip -r interop/cbor/requirements.txt)");
-        false
-    }
+    tillit_testkit::interop_enabled(
+        "QR interop (needs python3 and pip -r interop/cbor/requirements.txt)",
+    )
 }
 
 fn check(input: &str, jwk: Option<&str>) -> Output {

@@ -17,12 +17,7 @@ use tillit_credential::trust::TrustStore;
 use tillit_crypto::{Algorithm, Jwk, SigningKey};
 
 fn enabled() -> bool {
-    if std::env::var("TILLIT_INTEROP").as_deref() == Ok("1") {
-        true
-    } else {
-        println!("skipping: SD-JWT interop runs only with TILLIT_INTEROP=1 (needs python3 and pip sd-jwt==0.10.4)");
-        false
-    }
+    tillit_testkit::interop_enabled("SD-JWT interop (needs python3 and pip sd-jwt==0.10.4)")
 }
 
 fn script() -> PathBuf {

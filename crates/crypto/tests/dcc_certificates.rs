@@ -2,32 +2,14 @@
 //! type is what the file's COSE `alg` needs, and where the COSE header names a `kid` it is the
 //! first 8 bytes of SHA-256 over the certificate.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ciborium::Value;
 use tillit_crypto::x509::parse_certificate;
 use tillit_crypto::Algorithm;
 
 fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var("TILLIT_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"));
-    dir.is_dir().then_some(dir)
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            json_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
+    tillit_testkit::testdata("")
 }
 
 /// COSE header label 1 (alg) and 4 (kid) from a COSE_Sign1, protected header first.
@@ -69,11 +51,9 @@ fn cose_alg_and_kid(cose: &[u8]) -> (Option<i64>, Option<Vec<u8>>) {
 #[test]
 fn dcc_signer_certificates() {
     let Some(root) = testdata() else {
-        println!("skipping: shared/testdata not found (set TILLIT_TESTDATA)");
         return;
     };
-    let mut files = Vec::new();
-    json_files(&root.join("dcc"), &mut files);
+    let files = tillit_testkit::json_files(&root.join("dcc"));
     assert!(!files.is_empty(), "no DCC vectors under {}", root.display());
 
     let (mut parsed, mut alg_checked, mut kid_checked) = (0, 0, 0);
@@ -123,7 +103,6 @@ fn dcc_signer_certificates() {
 #[test]
 fn pem_der_and_base64_forms_agree() {
     let Some(root) = testdata() else {
-        println!("skipping: shared/testdata not found (set TILLIT_TESTDATA)");
         return;
     };
     let doc: serde_json::Value = serde_json::from_str(
