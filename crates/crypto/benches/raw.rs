@@ -82,13 +82,41 @@ fn main() {
             }),
         ),
     ];
-    println!("openssl-speed style, 3 s each (compare with `openssl speed -seconds 3 ecdsap256`):");
-    for (name, rate) in results {
-        match rate {
-            Some((cpu, wall)) => {
-                println!("  p256 {name:<6} {cpu:>10.1}/s per user-CPU second   {wall:>10.1}/s wall")
-            }
-            None => println!("  p256 {name}: /proc/thread-self/stat unavailable"),
+    // The baseline, measured in this same run: OpenSSL's own rates (per user-CPU second).
+    let openssl = openssl_speed();
+    println!(
+        "openssl-speed style, 3 s each, as a ratio to `openssl speed -seconds 3 ecdsap256` now:"
+    );
+    for ((name, rate), baseline) in results
+        .into_iter()
+        .zip([openssl.map(|o| o.0), openssl.map(|o| o.1)])
+    {
+        match (rate, baseline) {
+            (Some((cpu, wall)), Some(base)) => println!(
+                "  p256 {name:<6} {cpu:>10.1}/s per user-CPU second ({:.2}× OpenSSL's {base:.1}/s)   {wall:>10.1}/s wall",
+                cpu / base
+            ),
+            (Some((cpu, wall)), None) => println!(
+                "  p256 {name:<6} {cpu:>10.1}/s per user-CPU second   {wall:>10.1}/s wall (no `openssl` to compare with)"
+            ),
+            (None, _) => println!("  p256 {name}: /proc/thread-self/stat unavailable"),
         }
     }
+}
+
+/// (sign/s, verify/s) from `openssl speed -seconds 3 ecdsap256`, if `openssl` runs here.
+fn openssl_speed() -> Option<(f64, f64)> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "ecdsap256"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("ecdsa (nistp256)"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let verify = fields.last()?.parse().ok()?;
+    let sign = fields.get(fields.len().checked_sub(2)?)?.parse().ok()?;
+    Some((sign, verify))
 }

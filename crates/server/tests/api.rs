@@ -525,7 +525,15 @@ async fn openapi_matches_snapshot_and_documents_every_route() {
     let path = snapshot_path();
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let before = std::fs::read_to_string(&path).unwrap_or_default();
         std::fs::write(&path, &pretty).unwrap();
+        // Comparing with what was just written could not fail: say whether it changed instead.
+        assert_eq!(
+            before, pretty,
+            "snapshot {} updated: review the diff and run again without UPDATE_SNAPSHOTS",
+            path.display()
+        );
+        return;
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1", path.display()));
