@@ -914,3 +914,73 @@ fn bundle_verify_and_inspect() {
     assert_eq!(code, 0);
     assert!(out.contains("Trust bundle: 1 h 0 min old"), "{out}");
 }
+
+/// `tillit rules eval` and `tillit rules run`: the printed result and the exit code (0 passed or
+/// not applicable, 1 failed or open, 2 for input that is not a rule).
+#[test]
+fn rules_eval_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, value: Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let rule = |logic: Value| {
+        json!({"Identifier": "VR-SE-0001", "Type": "Acceptance", "Country": "SE", "Version": "1.0.0",
+               "SchemaVersion": "1.0.0", "Engine": "CERTLOGIC", "EngineVersion": "0.7.5",
+               "CertificateType": "Vaccination", "Description": [], "ValidFrom": "2021-01-01T00:00:00Z",
+               "ValidTo": "2099-01-01T00:00:00Z", "AffectedFields": ["v.0.dn"], "Logic": logic})
+    };
+    let two_doses =
+        json!({"if": [{"var": "payload.v.0"}, {">=": [{"var": "payload.v.0.dn"}, 2]}, true]});
+    let payload = file("payload.json", json!({"v": [{"dn": 2, "sd": 2}]}));
+    let one_dose = file("one.json", json!({"v": [{"dn": 1, "sd": 2}]}));
+    let logic = file("logic.json", json!({"+": [{"var": "a"}, 2]}));
+    let data = file("data.json", json!({"a": 40}));
+    let passing = file("pass.json", rule(two_doses.clone()));
+    let not_a_rule = file("bad.json", json!({"Logic": true}));
+    let cases: Vec<(Vec<&str>, i32, Option<Value>)> = vec![
+        (
+            vec!["rules", "eval", "--logic", &logic, "--data", &data],
+            0,
+            Some(json!({"result": 42})),
+        ),
+        (
+            vec!["rules", "run", "--rule", &passing, "--payload", &payload],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec!["rules", "run", "--rule", &passing, "--payload", &one_dose],
+            1,
+            Some(json!({"result": "failed"})),
+        ),
+        (
+            vec!["rules", "run", "--rule", &not_a_rule, "--payload", &payload],
+            2,
+            None,
+        ),
+        (
+            vec![
+                "rules",
+                "eval",
+                "--logic",
+                "/no/such/file.json",
+                "--data",
+                &data,
+            ],
+            2,
+            None,
+        ),
+    ];
+    for (args, code, output) in cases {
+        let (got, out, err) = tillit(&args, None);
+        assert_eq!(got, code, "{args:?}: {out}{err}");
+        if let Some(want) = output {
+            let printed: Value = serde_json::from_str(out.trim()).unwrap();
+            assert_eq!(printed, want, "{args:?}");
+        } else {
+            assert!(!err.trim().is_empty(), "{args:?}: a usage error says why");
+        }
+    }
+}

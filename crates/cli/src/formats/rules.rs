@@ -1,11 +1,14 @@
 //! `tillit rules eval` and `tillit rules run`: CertLogic expressions and DCC business rules,
-//! evaluated offline. Each prints one JSON line `{"result": …}`.
+//! evaluated offline. Each prints one JSON line `{"result": …}`. `rules run` exits 0 when the
+//! rule passed or does not apply, 1 when it failed or stayed open, as `verify` does for validity.
 
-use std::{io::Read, path::Path, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use serde_json::{json, Value};
 use tillit_certlogic::rule::{self, Rule, RuleOutcome};
+
+use super::common::read_json;
 
 #[derive(clap::Subcommand)]
 pub enum RulesCommand {
@@ -19,7 +22,8 @@ pub enum RulesCommand {
         data: PathBuf,
     },
     /// Run a DCC business rule against a certificate payload; prints
-    /// {"result": "passed"|"failed"|"open"|"not-applicable"} (with a "reason" unless passed/failed).
+    /// {"result": "passed"|"failed"|"open"|"not-applicable"} (with a "reason" unless passed/failed);
+    /// exit 0 when passed or not applicable, 1 when failed or open.
     Run {
         /// The rule envelope (`Identifier`, `Type`, `Country`, `Version`, …, `Logic`) as JSON.
         #[arg(long, value_name = "FILE")]
@@ -58,7 +62,12 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
                     "valueSets": {},
                 }),
             };
-            outcome_json(&rule::run(&rule, &payload, &external)?)
+            let outcome = rule::run(&rule, &payload, &external)?;
+            println!("{}", outcome_json(&outcome));
+            return Ok(match outcome {
+                RuleOutcome::Passed | RuleOutcome::NotApplicable { .. } => ExitCode::SUCCESS,
+                RuleOutcome::Failed | RuleOutcome::Open { .. } => ExitCode::from(1),
+            });
         }
     };
     println!("{output}");
@@ -72,19 +81,4 @@ fn outcome_json(outcome: &RuleOutcome) -> Value {
             json!({ "result": outcome.as_str(), "reason": reason })
         }
     }
-}
-
-fn read_json(path: &Path, flag: &str) -> anyhow::Result<Value> {
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read standard input")?;
-        text
-    } else {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("{flag}: cannot read {}", path.display()))?
-    };
-    serde_json::from_str(&text)
-        .with_context(|| format!("{flag}: {} is not valid JSON", path.display()))
 }

@@ -97,7 +97,9 @@ fn decode(bytes: &[u8], bits: Option<u8>, keys: &[VerifyingKey]) -> anyhow::Resu
             if compact.split('.').count() == 3 && compact.starts_with("ey") {
                 return decode_jwt(&compact, keys);
             }
-            let raw = hex_decode(&compact)
+            let raw = hex::decode(&compact)
+                .ok()
+                .filter(|bytes| !bytes.is_empty())
                 .or_else(|| tillit_crypto::b64::decode_url(compact.trim_end_matches('=')).ok())
                 .context(
                     "INPUT: not a statuslist+jwt, JSON, hex or base64url CBOR; for a bare lst pass --bits",
@@ -140,16 +142,6 @@ fn decode_cbor(raw: &[u8], keys: &[VerifyingKey]) -> anyhow::Result<Decoded> {
         json: describe("cbor", None, None, &list),
         signature: None,
     })
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 == 1 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
 }
 
 /// Name of a status value (draft §7.1).
