@@ -169,7 +169,7 @@ pub fn decode_container(input: &str) -> Result<(Prefix, Vec<u8>), CredentialErro
 /// CWT claim key of the Tillit attestation (private-use range, RFC 8392 §9.1).
 pub const TL1_CLAIM: i64 = -65537;
 /// CWT claim key of the Token Status List reference (`status`, draft-ietf-oauth-status-list).
-pub const STATUS_CLAIM: i64 = 65535;
+pub const STATUS_CLAIM: i64 = crate::status_list::CWT_CLAIM_STATUS;
 
 /// Attested claim names that TL1 refuses, because the verifier shows the
 /// attested claims next to the envelope's claims (as an SD-JWT VC does).

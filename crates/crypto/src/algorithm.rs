@@ -35,13 +35,7 @@ impl Algorithm {
 
     /// The JOSE `alg` value (RFC 7518, RFC 8037).
     pub fn jose_name(self) -> &'static str {
-        match self {
-            Algorithm::Es256 => "ES256",
-            Algorithm::Es384 => "ES384",
-            Algorithm::Es512 => "ES512",
-            Algorithm::EdDsa => "EdDSA",
-            Algorithm::Ps256 => "PS256",
-        }
+        self.row().1
     }
 
     /// Parses a JOSE `alg` value (case-sensitive). `none` and unknown names give `None`.
@@ -54,18 +48,22 @@ impl Algorithm {
 
     /// The COSE algorithm identifier (RFC 9053): -7, -35, -36, -8, -37.
     pub fn cose_id(self) -> i64 {
-        match self {
-            Algorithm::Es256 => -7,
-            Algorithm::Es384 => -35,
-            Algorithm::Es512 => -36,
-            Algorithm::EdDsa => -8,
-            Algorithm::Ps256 => -37,
-        }
+        self.row().2
     }
 
     /// Parses a COSE algorithm identifier.
     pub fn from_cose_id(id: i64) -> Option<Self> {
         TABLE.iter().find(|(_, _, i)| *i == id).map(|(a, _, _)| *a)
+    }
+
+    /// This algorithm's row of [`TABLE`]; the table has a row for every variant (test
+    /// `names_and_ids_roundtrip`), so the fallback is never taken.
+    #[allow(clippy::indexing_slicing)] // constant index into a constant, non-empty array
+    fn row(self) -> &'static (Algorithm, &'static str, i64) {
+        TABLE
+            .iter()
+            .find(|(a, _, _)| *a == self)
+            .unwrap_or(&TABLE[0])
     }
 }
 
@@ -88,6 +86,9 @@ mod tests {
             assert_eq!(Algorithm::from_cose_id(id), Some(alg));
         }
         assert_eq!(Algorithm::ALL.len(), TABLE.len());
+        for alg in Algorithm::ALL {
+            assert_eq!(alg.row().0, alg, "{alg:?} has its own row");
+        }
     }
 
     #[test]

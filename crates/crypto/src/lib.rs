@@ -43,6 +43,17 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&key, message);
+    let mut out = [0u8; 32];
+    for (o, t) in out.iter_mut().zip(tag.as_ref()) {
+        *o = *t;
+    }
+    out
+}
+
 /// `N` bytes from the operating system backed CSPRNG of AWS-LC.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
