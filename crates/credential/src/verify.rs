@@ -11,7 +11,6 @@
 //!
 //! Steps that cannot be reached (an earlier step failed) or do not apply stay `null`.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use tillit_certlogic::rule::{self, External, Rule, RuleOutcome, RuleType};
@@ -378,7 +377,7 @@ fn run_rules(
         exp: claims.exp.and_then(to_offset),
         iat: claims.iat.and_then(to_offset),
         issuer_country_code: issuer_country,
-        kid: Some(base64::engine::general_purpose::STANDARD.encode(kid)),
+        kid: Some(tillit_crypto::b64::encode_std(kid)),
         region: None,
     }
     .to_value();

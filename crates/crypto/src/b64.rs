@@ -1,5 +1,6 @@
-//! Base64url without padding (RFC 4648 §5), as JOSE uses it.
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+//! Base64url without padding (RFC 4648 §5), as JOSE uses it; and standard padded base64
+//! (RFC 4648 §4), as X.509 (`x5c`, DCC certificates) and the DCC rules' `kid` use it.
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
 use crate::CryptoError;
@@ -13,6 +14,11 @@ pub fn encode_url(data: &[u8]) -> String {
 /// are rejected.
 pub fn decode_url(s: &str) -> Result<Vec<u8>, CryptoError> {
     decode_url_named(s, "input")
+}
+
+/// Encodes as standard base64 with padding.
+pub fn encode_std(data: &[u8]) -> String {
+    STANDARD.encode(data)
 }
 
 pub(crate) fn decode_url_named(s: &str, what: &'static str) -> Result<Vec<u8>, CryptoError> {
