@@ -338,10 +338,7 @@ impl Config {
             }
             "data_dir" => self.data_dir = PathBuf::from(value),
             "database_url" => {
-                if !(value.starts_with("sqlite:")
-                    || value.starts_with("postgres:")
-                    || value.starts_with("postgresql:"))
-                {
+                if !tillit_store::supports_url(value) {
                     return Err(invalid(
                         "expected a URL starting with sqlite:// or postgres://".into(),
                     ));
@@ -404,7 +401,9 @@ impl Config {
             let value = match opt.key {
                 "listen" => toml_str(&self.listen.to_string()),
                 "data_dir" => toml_str(&self.data_dir.display().to_string()),
-                "database_url" => toml_str(&mask_url(&self.effective_database_url())),
+                "database_url" => {
+                    toml_str(&tillit_store::redact_url(&self.effective_database_url()))
+                }
                 "master_key" => match &self.master_key {
                     Some(_) => toml_str("********"),
                     None => {
@@ -485,24 +484,6 @@ pub fn parse_master_key(value: &str) -> Result<[u8; 32], String> {
             bytes.len()
         )
     })
-}
-
-/// Hides the password in a database URL (`postgres://user:****@host/db`).
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:********@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
 }
 
 fn toml_str(s: &str) -> String {
@@ -627,17 +608,5 @@ mod tests {
         // The output is itself a valid configuration file (modulo masked secrets).
         let parsed: toml::Table = toml::from_str(&shown).unwrap();
         assert_eq!(parsed["listen"].as_str(), Some("127.0.0.1:8080"));
-    }
-
-    #[test]
-    fn mask_url_table() {
-        for (input, expected) in [
-            ("sqlite://./x.db", "sqlite://./x.db"),
-            ("postgres://u:p@h/db", "postgres://u:********@h/db"),
-            ("postgres://u@h/db", "postgres://u:********@h/db"),
-            ("postgres://h/db", "postgres://h/db"),
-        ] {
-            assert_eq!(mask_url(input), expected);
-        }
     }
 }

@@ -529,7 +529,8 @@ async fn openapi_matches_snapshot_and_documents_every_route() {
         std::fs::write(&path, &pretty).unwrap();
         // Comparing with what was just written could not fail: say whether it changed instead.
         assert_eq!(
-            before, pretty,
+            before,
+            pretty,
             "snapshot {} updated: review the diff and run again without UPDATE_SNAPSHOTS",
             path.display()
         );

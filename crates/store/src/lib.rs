@@ -100,14 +100,12 @@ impl Store {
     /// `sqlite://PATH?mode=rwc` (creates the file), `sqlite://PATH` (must exist),
     /// `sqlite::memory:` (tests), or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
-        if database_url.starts_with("sqlite:") {
+        if !supports_url(database_url) {
+            Err(StoreError::UnsupportedUrl(redact_url(database_url)))
+        } else if database_url.starts_with("sqlite:") {
             Ok(Self::Sqlite(SqliteStore::connect(database_url).await?))
-        } else if database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-        {
-            Ok(Self::Postgres(PgStore::connect(database_url).await?))
         } else {
-            Err(StoreError::UnsupportedUrl(redact(database_url)))
+            Ok(Self::Postgres(PgStore::connect(database_url).await?))
         }
     }
 
@@ -145,15 +143,28 @@ impl Store {
     }
 }
 
-/// The URL without any password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let rest = url.get(at..).unwrap_or_default();
-            let scheme = url.get(..scheme_end + 3).unwrap_or_default();
-            format!("{scheme}***{rest}")
+/// Whether `url` names a database this store can open: `sqlite:…`, `postgres://…` or
+/// `postgresql://…` (what [`Store::connect`] accepts; configuration checks with this too).
+pub fn supports_url(url: &str) -> bool {
+    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL with its password masked (`postgres://user:********@host/db`), for messages and
+/// `tillit config show`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:********@{host}{tail}")
         }
-        _ => url.to_owned(),
+        None => url.to_string(),
     }
 }
 
@@ -308,14 +319,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords() {
+    fn redacts_passwords_and_knows_its_urls() {
         let cases = [
-            ("postgres://u:secret@h/db", "postgres://***@h/db"),
-            ("mysql://u:p@h/db", "mysql://***@h/db"),
-            ("nope", "nope"),
+            ("sqlite://./x.db", "sqlite://./x.db", true),
+            ("sqlite::memory:", "sqlite::memory:", true),
+            ("postgres://u:p@h/db", "postgres://u:********@h/db", true),
+            ("postgresql://u@h/db", "postgresql://u:********@h/db", true),
+            ("postgres://h/db", "postgres://h/db", true),
+            ("postgres:relative", "postgres:relative", false),
+            ("mysql://u:p@h/db", "mysql://u:********@h/db", false),
+            ("nope", "nope", false),
         ];
-        for (input, want) in cases {
-            assert_eq!(redact(input), want);
+        for (input, redacted, supported) in cases {
+            assert_eq!(redact_url(input), redacted, "{input}");
+            assert_eq!(supports_url(input), supported, "{input}");
         }
     }
 }
