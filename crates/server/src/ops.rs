@@ -98,7 +98,7 @@ fn tree_head_error(e: TreeHeadError) -> ServerError {
     match e {
         TreeHeadError::Store(s) => ServerError::Store(s),
         TreeHeadError::Key(k) => ServerError::Key(k),
-        TreeHeadError::Sign(m) => ServerError::Http(m),
+        TreeHeadError::Sign(m) => ServerError::Audit(m),
     }
 }
 
@@ -119,7 +119,7 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
         .keys
         .active(Scope::Installation, AUDIT_KEY_PURPOSE)
         .await?
-        .ok_or_else(|| ServerError::Http("no active audit key".into()))?;
+        .ok_or_else(|| ServerError::Audit("no active audit key; start `tillit serve` once to create it".into()))?;
     let heads: Vec<TreeHead> = state
         .store
         .tree_heads()
@@ -137,7 +137,7 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
     };
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut file = std::io::BufWriter::new(file);
-    let audit = |e: tillit_audit::AuditError| ServerError::Http(e.to_string());
+    let audit = |e: tillit_audit::AuditError| ServerError::Audit(e.to_string());
     for entry in &entries {
         file.write_all(writer.push(entry).map_err(audit)?.as_bytes())
             .map_err(io)?;

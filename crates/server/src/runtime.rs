@@ -34,6 +34,8 @@ pub enum ServerError {
     MasterKey { path: String, message: String },
     #[error("the HTTP server failed: {0}")]
     Http(String),
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
