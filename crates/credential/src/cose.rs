@@ -158,6 +158,17 @@ impl Sign1 {
     }
 
     /// The payload (a detached payload is not supported: QR codes carry it).
+    /// A text value of the protected header under integer `label` (e.g. 16, `typ`).
+    pub fn protected_text(&self, label: i64) -> Option<&str> {
+        self.msg
+            .protected
+            .header
+            .rest
+            .iter()
+            .find(|(l, _)| *l == coset::Label::Int(label))
+            .and_then(|(_, v)| v.as_text())
+    }
+
     pub fn payload(&self) -> Result<&[u8], CredentialError> {
         self.msg.payload.as_deref().ok_or_else(|| {
             malformed("the payload is detached (nil); a QR attestation must carry it")

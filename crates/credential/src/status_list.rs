@@ -460,6 +460,8 @@ impl StatusListToken {
         let map = claims
             .as_map()
             .ok_or_else(|| err("CWT claims are not a map"))?;
+        // A claim given twice would make the answer depend on which one is read.
+        crate::cwt::check_unique_keys(map)?;
         let field = |key: i64| {
             map.iter()
                 .find(|(k, _)| k.as_integer().and_then(|i| i64::try_from(i).ok()) == Some(key))
@@ -538,34 +540,23 @@ impl StatusListToken {
         msg.to_tagged_vec().map_err(|e| err(format!("COSE: {e}")))
     }
 
-    /// Parse a Status List Token in CWT form without checking the signature.
+    /// Parse a Status List Token in CWT form without checking the signature. The COSE and CBOR
+    /// are read as strictly as a QR payload's (nesting limit, no trailing bytes, unique keys).
     pub fn decode_cwt(bytes: &[u8]) -> Result<Self, CredentialError> {
-        use coset::AsCborValue;
-        let mut value: ciborium::Value = ciborium::from_reader(bytes)
-            .map_err(|e| err(format!("status list CWT is not CBOR: {e}")))?;
-        if let ciborium::Value::Tag(18, inner) = value {
-            value = *inner;
-        }
-        let msg = coset::CoseSign1::from_cbor_value(value)
-            .map_err(|e| err(format!("not a COSE_Sign1: {e}")))?;
-        let typ = msg
-            .protected
-            .header
-            .rest
-            .iter()
-            .find(|(label, _)| *label == coset::Label::Int(16))
-            .and_then(|(_, v)| v.as_text().map(str::to_string));
-        if typ.as_deref() != Some(STATUS_LIST_CWT_TYPE) {
+        Self::from_sign1(&crate::cose::decode_sign1(bytes)?)
+    }
+
+    fn from_sign1(sign1: &crate::cose::Sign1) -> Result<Self, CredentialError> {
+        let typ = sign1.protected_text(16);
+        if typ != Some(STATUS_LIST_CWT_TYPE) {
             return Err(err(format!(
                 "COSE type is {typ:?}; a Status List Token has \"{STATUS_LIST_CWT_TYPE}\""
             )));
         }
-        let payload = msg
-            .payload
-            .as_deref()
-            .ok_or_else(|| err("the status list CWT has no payload"))?;
-        let claims: ciborium::Value = ciborium::from_reader(payload)
-            .map_err(|e| err(format!("CWT claims are not CBOR: {e}")))?;
+        let payload = sign1
+            .payload()
+            .map_err(|_| err("the status list CWT has no payload"))?;
+        let claims = crate::cwt::decode_cbor(payload, "status list CWT claims")?;
         Self::from_cwt_claims(&claims)
     }
 
@@ -575,8 +566,8 @@ impl StatusListToken {
         keys: &[&VerifyingKey],
         at: DateTime<Utc>,
     ) -> Result<Self, CredentialError> {
-        let token = Self::decode_cwt(bytes)?;
         let sign1 = crate::cose::decode_sign1(bytes)?;
+        let token = Self::from_sign1(&sign1)?;
         let alg = sign1.algorithm()?;
         if !ALLOWED_ALGORITHMS.contains(&alg) {
             return Err(CredentialError::AlgorithmNotAllowed(alg.jose_name().into()));
