@@ -98,6 +98,30 @@ fn python_decodes_and_verifies_tillit_tl1_codes() {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
+            // What Python read back is what was issued, not merely something that decodes.
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            let summary: Value =
+                serde_json::from_str(stdout.trim_end().trim_end_matches("OK")).unwrap();
+            assert_eq!(summary["iss"], json!(att.issuer), "{alg:?}, {name}");
+            assert_eq!(
+                summary["type"],
+                json!(att.attestation_type),
+                "{alg:?}, {name}"
+            );
+            assert_eq!(
+                summary["claims"],
+                Value::Object(att.claims.clone()),
+                "{alg:?}, {name}"
+            );
+            let status = att
+                .status
+                .as_ref()
+                .map(|s| json!({"status_list": {"idx": s.idx, "uri": s.uri}}));
+            assert_eq!(summary.get("status"), status.as_ref(), "{alg:?}, {name}");
+            assert_eq!(
+                summary["signature"], "verified with pycose",
+                "{alg:?}, {name}"
+            );
 
             // The last character carries the Adler-32 checksum: changing it must be noticed.
             let last = text.chars().last().unwrap();
