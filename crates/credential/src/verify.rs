@@ -146,7 +146,7 @@ fn run_qr(
     report.claims = Json::Object(content.report_claims(&claims));
 
     match &content {
-        Content::Hcert { dcc } => {
+        Content::Hcert { dcc, json } => {
             report.record(
                 Step::TrustedIssuer,
                 check_hcert_issuer(signer, &claims, opts.at),
@@ -161,14 +161,13 @@ fn run_qr(
             let kinds = hcert::kinds(dcc);
             let types: Vec<&str> = kinds.iter().map(|k| k.rule_type()).collect();
             let issuer_country = claims.iss.clone();
-            let payload = hcert::dcc_json(&claims).unwrap_or(Json::Null);
             run_rules(
                 report,
                 trust,
                 opts,
                 &types,
                 true,
-                &payload,
+                json,
                 &claims,
                 issuer_country,
                 kid,
@@ -203,7 +202,12 @@ fn check_envelope(msg: &Sign1) -> Result<(), CredentialError> {
 
 /// What the CWT carries, by format.
 enum Content {
-    Hcert { dcc: ciborium::Value },
+    /// The DCC as CBOR (for the kinds and key usage) and as JSON (for the report and the rules),
+    /// converted once.
+    Hcert {
+        dcc: ciborium::Value,
+        json: Json,
+    },
     Tillit(Attestation),
 }
 
@@ -217,11 +221,8 @@ impl Content {
         }
         .to_json();
         match self {
-            Content::Hcert { dcc } => {
-                out.insert(
-                    "hcert".into(),
-                    crate::cwt::cbor_to_json(dcc).unwrap_or(Json::Null),
-                );
+            Content::Hcert { json, .. } => {
+                out.insert("hcert".into(), json.clone());
             }
             Content::Tillit(att) => {
                 out.insert("vct".into(), Json::String(att.attestation_type.clone()));
@@ -245,8 +246,9 @@ fn decode_claims(prefix: Prefix, payload: &[u8]) -> Result<(Claims, Content), Cr
     let content = match prefix {
         Prefix::Hc1 => {
             let dcc = hcert::dcc_payload(&claims)?.clone();
-            hcert::dcc_json(&claims)?; // the DCC must map to JSON (text keys, no undefined values)
-            Content::Hcert { dcc }
+            // The DCC must map to JSON (text keys, no undefined values).
+            let json = hcert::dcc_json(&claims)?;
+            Content::Hcert { dcc, json }
         }
         Prefix::Tl1 => Content::Tillit(qr::attestation_from_claims(&claims)?),
     };
