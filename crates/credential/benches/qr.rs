@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use tillit_credential::qr::{self, Attestation, StatusRef};
+use tillit_credential::qr::{self, Attestation, StatusReference};
 use tillit_credential::report::VerifyOptions;
 use tillit_credential::trust::{TrustStore, TrustedIssuer};
 use tillit_credential::verify;
@@ -35,7 +35,7 @@ fn fixture() -> Fixture {
         subject: None,
         attestation_type: "https://tillit.example/vct/jaktkort".into(),
         claims: claims.as_object().cloned().unwrap_or_default(),
-        status: Some(StatusRef {
+        status: Some(StatusReference {
             idx: 7,
             uri: "https://lansstyrelsen.example/status/1".into(),
         }),

@@ -177,12 +177,7 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "iss", "sub", "aud", "exp", "nbf", "iat", "cti", "vct", "status", "cnf",
 ];
 
-/// A reference into a Token Status List: entry `idx` of the list at `uri`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusRef {
-    pub idx: u64,
-    pub uri: String,
-}
+pub use crate::status_list::StatusReference;
 
 /// What a `TL1:` attestation says, besides the CWT time claims.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,7 +191,7 @@ pub struct Attestation {
     /// The attested claims as a JSON object (values must be representable in CBOR).
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// Where the issuer publishes this attestation's revocation status.
-    pub status: Option<StatusRef>,
+    pub status: Option<StatusReference>,
 }
 
 /// Issue a `TL1:` QR text: CWT (`iss`, `sub`, `iat`, `nbf`, `exp`, attestation, status)
@@ -261,7 +256,7 @@ fn attestation_to_cbor(a: &Attestation) -> Result<Value, CredentialError> {
     ]))
 }
 
-fn status_to_cbor(s: &StatusRef) -> Value {
+fn status_to_cbor(s: &StatusReference) -> Value {
     Value::Map(vec![(
         Value::Text("status_list".into()),
         Value::Map(vec![
@@ -311,7 +306,7 @@ pub fn attestation_from_claims(claims: &Claims) -> Result<Attestation, Credentia
     })
 }
 
-fn status_from_cbor(v: &Value) -> Result<StatusRef, CredentialError> {
+fn status_from_cbor(v: &Value) -> Result<StatusReference, CredentialError> {
     let bad = || {
         CredentialError::malformed(
             "status claim (65535)",
@@ -326,7 +321,7 @@ fn status_from_cbor(v: &Value) -> Result<StatusRef, CredentialError> {
         Some(Value::Text(t)) => t.clone(),
         _ => return Err(bad()),
     };
-    Ok(StatusRef { idx, uri })
+    Ok(StatusReference { idx, uri })
 }
 
 #[cfg(test)]

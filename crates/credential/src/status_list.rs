@@ -613,3 +613,47 @@ pub fn allocate_random_index(used: &HashSet<u64>, capacity: u64) -> Result<u64, 
             ))
         })
 }
+
+/// A referenced token's `status.status_list` (Token Status List draft §6.1): entry `idx` of the
+/// list at `uri`. The SD-JWT VC claim and the TL1 CBOR claim (65535) carry the same reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReference {
+    pub idx: u64,
+    pub uri: String,
+}
+
+impl StatusReference {
+    /// `{"status_list": {"idx": …, "uri": …}}`
+    pub fn to_json(&self) -> Value {
+        let mut list = Map::new();
+        list.insert("idx".into(), Value::from(self.idx));
+        list.insert("uri".into(), Value::String(self.uri.clone()));
+        let mut status = Map::new();
+        status.insert("status_list".into(), Value::Object(list));
+        Value::Object(status)
+    }
+
+    /// Read the reference from a `status` claim; `Ok(None)` when it has no `status_list`.
+    pub fn from_status_claim(status: &Value) -> Result<Option<Self>, CredentialError> {
+        let bad = |m: &str| CredentialError::StatusList(format!("status claim: {m}"));
+        let obj = status.as_object().ok_or_else(|| bad("not a JSON object"))?;
+        let Some(list) = obj.get("status_list") else {
+            return Ok(None);
+        };
+        let list = list
+            .as_object()
+            .ok_or_else(|| bad("status_list is not an object"))?;
+        let idx = list
+            .get("idx")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("idx is not a non-negative integer"))?;
+        let uri = list
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("uri is not a string"))?;
+        Ok(Some(Self {
+            idx,
+            uri: uri.to_string(),
+        }))
+    }
+}

@@ -230,10 +230,7 @@ impl Content {
                     out.entry(k.clone()).or_insert_with(|| v.clone());
                 }
                 if let Some(s) = &att.status {
-                    out.insert(
-                        "status".into(),
-                        serde_json::json!({"status_list": {"idx": s.idx, "uri": s.uri}}),
-                    );
+                    out.insert("status".into(), s.to_json());
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use tillit_credential::qr::{self, Attestation, StatusRef};
+use tillit_credential::qr::{self, Attestation, StatusReference};
 use tillit_crypto::{Algorithm, SigningKey};
 
 fn enabled() -> bool {
@@ -43,7 +43,7 @@ fn attestation(claims: Value, status: bool) -> Attestation {
         subject: Some("urn:tillit:person:4711".into()),
         attestation_type: "https://tillit.example/vct/jaktkort".into(),
         claims: claims.as_object().cloned().unwrap_or_default(),
-        status: status.then(|| StatusRef {
+        status: status.then(|| StatusReference {
             idx: 7,
             uri: "https://lansstyrelsen.example/status/1".into(),
         }),

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use tillit_credential::qr::{self, Attestation, StatusRef};
+use tillit_credential::qr::{self, Attestation, StatusReference};
 use tillit_credential::report::{Format, VerificationReport, VerifyOptions};
 use tillit_credential::status_list::StatusList;
 use tillit_credential::trust::{TrustStore, TrustedIssuer};
@@ -31,7 +31,7 @@ fn attestation() -> Attestation {
         subject: Some("urn:tillit:person:4711".into()),
         attestation_type: TYPE.into(),
         claims: claims.as_object().unwrap().clone(),
-        status: Some(StatusRef {
+        status: Some(StatusReference {
             idx: 7,
             uri: STATUS_URI.into(),
         }),

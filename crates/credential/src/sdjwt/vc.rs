@@ -12,6 +12,7 @@ use super::issue::{issue, IssueOptions, Issued};
 use super::path::ClaimPath;
 use crate::error::CredentialError;
 use crate::report::{Format, Step, VerificationReport, VerifyOptions};
+pub use crate::status_list::StatusReference;
 use crate::trust::{TrustStore, TrustedIssuer, TrustedKey};
 
 /// The media type Tillit issues (SD-JWT VC draft ≥ 06).
@@ -22,49 +23,6 @@ pub const TYP_VC_SD_JWT: &str = "vc+sd-jwt";
 /// Claims that the SD-JWT VC draft forbids to be selectively disclosable.
 pub const NEVER_SELECTIVE: [&str; 7] =
     ["iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"];
-
-/// `status.status_list` (Token Status List draft §6.1): where to look up this credential's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReference {
-    pub idx: u64,
-    pub uri: String,
-}
-
-impl StatusReference {
-    /// `{"status_list": {"idx": …, "uri": …}}`
-    pub fn to_json(&self) -> Value {
-        let mut list = Map::new();
-        list.insert("idx".into(), Value::from(self.idx));
-        list.insert("uri".into(), Value::String(self.uri.clone()));
-        let mut status = Map::new();
-        status.insert("status_list".into(), Value::Object(list));
-        Value::Object(status)
-    }
-
-    /// Read the reference from a `status` claim; `Ok(None)` when it has no `status_list`.
-    pub fn from_status_claim(status: &Value) -> Result<Option<Self>, CredentialError> {
-        let bad = |m: &str| CredentialError::StatusList(format!("status claim: {m}"));
-        let obj = status.as_object().ok_or_else(|| bad("not a JSON object"))?;
-        let Some(list) = obj.get("status_list") else {
-            return Ok(None);
-        };
-        let list = list
-            .as_object()
-            .ok_or_else(|| bad("status_list is not an object"))?;
-        let idx = list
-            .get("idx")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad("idx is not a non-negative integer"))?;
-        let uri = list
-            .get("uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("uri is not a string"))?;
-        Ok(Some(Self {
-            idx,
-            uri: uri.to_string(),
-        }))
-    }
-}
 
 /// What an issuer puts into an SD-JWT VC.
 #[derive(Debug, Clone)]
