@@ -202,9 +202,19 @@ impl Claims {
 
 /// Reject a map with the same key twice (RFC 8949 §5.6: such a map is not valid here).
 ///
-/// Keys are compared by their CBOR encoding, sorted, so a map of many keys on untrusted input
-/// costs `n log n`, not `n²`.
+/// Small maps (every map of a real credential) are compared pairwise, without allocating; larger
+/// ones by their keys' CBOR encoding, sorted, so a map of many keys on untrusted input costs
+/// `n log n`, not `n²`.
 pub fn check_unique_keys(entries: &[(Value, Value)]) -> Result<(), CredentialError> {
+    const PAIRWISE_UP_TO: usize = 32;
+    if entries.len() <= PAIRWISE_UP_TO {
+        for (i, (k, _)) in entries.iter().enumerate() {
+            if entries.iter().skip(i + 1).any(|(other, _)| other == k) {
+                return Err(malformed(format!("the key {k:?} appears twice in a map")));
+            }
+        }
+        return Ok(());
+    }
     let mut encoded = entries
         .iter()
         .map(|(k, _)| encode_cbor(k).map(|bytes| (bytes, k)))
