@@ -38,6 +38,9 @@ mod tests {
         assert_eq!(FixedClock(at).now(), at);
         let clock: &dyn Clock = &SystemClock;
         let (before, now, after) = (Utc::now(), clock.now(), Utc::now());
-        assert!(before <= now && now <= after, "SystemClock reads the wall clock");
+        assert!(
+            before <= now && now <= after,
+            "SystemClock reads the wall clock"
+        );
     }
 }

@@ -119,7 +119,9 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
         .keys
         .active(Scope::Installation, AUDIT_KEY_PURPOSE)
         .await?
-        .ok_or_else(|| ServerError::Audit("no active audit key; start `tillit serve` once to create it".into()))?;
+        .ok_or_else(|| {
+            ServerError::Audit("no active audit key; start `tillit serve` once to create it".into())
+        })?;
     let heads: Vec<TreeHead> = state
         .store
         .tree_heads()
