@@ -341,15 +341,23 @@ fn audit_export_detects_every_kind_of_tampering() {
     let text = std::fs::read_to_string(&export).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() >= 8, "{text}");
+    // An entry line (tree-head lines, signed on a timer, may sit anywhere between entries).
+    let entry = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"actor\""))
+        .nth(2)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("fewer than 3 entry lines:\n{text}"));
     let flipped = {
-        let line = lines[3];
+        let line = lines[entry];
         let pos = line.find("\"actor\"").unwrap() + 10;
         let mut bytes = line.as_bytes().to_vec();
         bytes[pos] = if bytes[pos] == b'a' { b'b' } else { b'a' };
         String::from_utf8(bytes).unwrap()
     };
     let mut byte_changed = lines.clone();
-    byte_changed[3] = &flipped;
+    byte_changed[entry] = &flipped;
     let mut deleted = lines.clone();
     deleted.remove(2);
     let mut swapped = lines.clone();
