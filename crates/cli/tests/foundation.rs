@@ -45,10 +45,16 @@ impl Served {
     /// Starts `tillit serve` in `dir` (listening on a free port) and waits until it prints its URL
     /// (and, on first start, its token).
     fn start(dir: &Path) -> Served {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Served::start`] with extra environment variables (configuration options).
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Served {
         let addr = free_port();
         let mut child = tillit(dir)
             .arg("serve")
             .env("TILLIT_LISTEN", addr.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -304,6 +310,52 @@ fn sigterm_finishes_in_flight_requests() {
     assert!(exit.success(), "{exit}");
     // New connections are refused after shutdown.
     assert!(http(served.addr, "GET", "/healthz", None, None).is_err());
+}
+
+#[test]
+fn sigterm_exits_within_the_grace_period_despite_hung_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start_with(dir.path(), &[("TILLIT_SHUTDOWN_GRACE_SECONDS", "1")]);
+    let token = served.token.clone().unwrap();
+    let (status, _) = http(
+        served.addr,
+        "POST",
+        "/v1/orgs",
+        Some(&token),
+        Some(&org_body(1)),
+    )
+    .unwrap();
+    assert_eq!(status, 201);
+    // Two requests that never finish: half a body, then silence.
+    let hung: Vec<TcpStream> = (2..4)
+        .map(|i| {
+            let body = org_body(i);
+            let mut stream = TcpStream::connect(served.addr).unwrap();
+            write!(
+                stream,
+                "POST /v1/orgs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                body.len(),
+                &body[..body.len() / 2]
+            )
+            .unwrap();
+            stream.flush().unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    served.sigterm();
+    let exit = served.wait_exit(Duration::from_secs(15));
+    let took = t0.elapsed();
+    assert!(exit.success(), "{exit}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(8),
+        "exited {took:?} after SIGTERM with a grace period of 1 s"
+    );
+    drop(hung);
+    let verify = run(tillit(dir.path()).args(["audit", "verify"]));
+    assert!(verify.status.success(), "{verify:?}");
 }
 
 fn write_lines(path: &Path, lines: &[&str]) {

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{authorize, Authenticated, Permission};
 use crate::error::{store_error, ApiError, Problem};
-use crate::paging::ListParams;
+use crate::paging::SeqListParams;
 use crate::state::AppState;
 
 /// One audit entry. Hashes are lowercase hex.
@@ -89,8 +89,10 @@ impl From<TreeHeadRecord> for TreeHeadView {
 #[into_params(parameter_in = Query)]
 pub struct InclusionParams {
     /// Sequence number of the entry (leaf index = seq - 1).
+    #[param(minimum = 1)]
     pub seq: u64,
     /// Size of the tree to prove inclusion in (usually a signed tree head's size).
+    #[param(minimum = 1)]
     pub tree_size: u64,
 }
 
@@ -113,8 +115,10 @@ pub struct InclusionProof {
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
     /// The older tree size (at least 1).
+    #[param(minimum = 1)]
     pub first: u64,
     /// The newer tree size (at least `first`, at most the log size).
+    #[param(minimum = 1)]
     pub second: u64,
 }
 
@@ -154,28 +158,22 @@ fn hexes(nodes: &[[u8; 32]]) -> Vec<String> {
 
 /// List audit entries in sequence order.
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit",
-    params(ListParams),
+    params(SeqListParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of entries", body = EntryPage),
+        (status = 400, description = "Malformed query string (e.g. `limit=-1` or a non-numeric limit)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid cursor or limit", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn entries(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<ListParams>,
+    Query(params): Query<SeqListParams>,
 ) -> Result<Json<EntryPage>, ApiError> {
     authorize(&principal, Permission::ReadAudit)?;
-    let page = params.page_request()?;
+    let (page, from) = params.page_request()?;
     let limit = page.limit;
-    // The cursor of the audit log is the next sequence number.
-    let from = match &page.cursor {
-        None => 1,
-        Some(c) => c.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            ApiError::field("cursor", "pass next_cursor of the previous page unchanged")
-        })?,
-    };
     let items = state
         .store
         .audit_entries(from, limit)
@@ -211,7 +209,7 @@ pub async fn latest_tree_head(
 
 /// The signed tree head of one size, to check a consistency proof between two signed heads.
 #[utoipa::path(get, path = "/v1/audit/tree-heads/{tree_size}", tag = "audit",
-    params(("tree_size" = u64, Path, description = "Number of entries the head covers")),
+    params(("tree_size" = u64, Path, minimum = 1, description = "Number of entries the head covers")),
     responses(
         (status = 200, description = "The signed tree head of that size", body = TreeHeadView),
         (status = 404, description = "No tree head was signed at that size (heads are signed every `tree_head_entries` entries or `tree_head_seconds` seconds)", body = Problem, content_type = "application/problem+json"),

@@ -71,6 +71,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         secret: false,
         doc: "Sign a new audit tree head at least this often (seconds) when there are new entries. Default 60.",
     },
+    OptionDoc {
+        key: "shutdown_grace_seconds",
+        secret: false,
+        doc: "On SIGTERM/SIGINT, how long in-flight requests may still run (seconds) before the process exits anyway; writes already begun commit whole or not at all. Default 10.",
+    },
 ];
 
 /// Errors while loading the configuration.
@@ -164,6 +169,8 @@ pub struct Config {
     pub body_limit: usize,
     pub tree_head_entries: u64,
     pub tree_head_seconds: u64,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Config {
@@ -177,6 +184,7 @@ impl Default for Config {
             body_limit: 1024 * 1024,
             tree_head_entries: 100,
             tree_head_seconds: 60,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -195,6 +203,7 @@ struct FileConfig {
     body_limit: Option<u64>,
     tree_head_entries: Option<u64>,
     tree_head_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
 }
 
 impl Config {
@@ -263,6 +272,9 @@ impl Config {
         }
         if let Some(v) = file.tree_head_seconds {
             self.set("tree_head_seconds", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.shutdown_grace_seconds {
+            self.set("shutdown_grace_seconds", &v.to_string(), &src)?;
         }
         Ok(())
     }
@@ -372,6 +384,12 @@ impl Config {
                     self.tree_head_seconds = n;
                 }
             }
+            "shutdown_grace_seconds" => {
+                // 0 is allowed: stop at once, abandoning in-flight requests.
+                self.shutdown_grace_seconds = value.parse().map_err(|_| {
+                    invalid(format!("expected a whole number of seconds, got `{value}`"))
+                })?;
+            }
             _ => return Err(invalid("unknown option".into())),
         }
         Ok(())
@@ -418,6 +436,7 @@ impl Config {
                 "log_format" => toml_str(&self.log_format.to_string()),
                 "body_limit" => self.body_limit.to_string(),
                 "tree_head_entries" => self.tree_head_entries.to_string(),
+                "shutdown_grace_seconds" => self.shutdown_grace_seconds.to_string(),
                 "tree_head_seconds" => self.tree_head_seconds.to_string(),
                 _ => continue,
             };

@@ -1,5 +1,7 @@
 //! Operational endpoints: liveness, readiness, metrics and the OpenAPI document.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -27,11 +29,15 @@ pub async fn healthz() -> Json<Status> {
     })
 }
 
-/// Readiness: the database answers.
+/// How long `/readyz` waits for a write transaction to begin before it reports not ready.
+const READY_WRITE_BOUND: Duration = Duration::from_secs(2);
+
+/// Readiness: the database answers reads, and a write transaction can begin within 2 s on a
+/// writable database (a server whose writes are stuck is not ready, though it still reads).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "The server can serve requests", body = Status),
-        (status = 503, description = "The database does not answer", body = Problem,
+        (status = 200, description = "The server can serve requests, reads and writes", body = Status),
+        (status = 503, description = "The database does not answer, or cannot take writes now (the detail says which)", body = Problem,
          content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
@@ -40,6 +46,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiEr
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))?;
+    state
+        .store
+        .check_writable(READY_WRITE_BOUND)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("not ready for writes: {e}")))?;
     Ok(Json(Status {
         status: "ok".into(),
     }))

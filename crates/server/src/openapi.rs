@@ -32,7 +32,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         audit_api::consistency_proof,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness, metrics, API description"),
         (name = "organisations", description = "Organisations (tenants)"),
@@ -56,4 +56,68 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Operations that never touch the database (and so never answer 503).
+const WITHOUT_DATABASE: &[&str] = &["/healthz", "/metrics", "/v1/openapi.json"];
+
+/// Adds the answers that every operation of a kind can give, so that each operation documents
+/// every status it can answer (checked by Schemathesis in CI): 503 where the database is used
+/// (busy, unreachable or shutting down), 401 and 403 where a token is needed, and 400, 413 and
+/// 415 where a JSON body is read. Operations keep their own, more specific descriptions.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::Operation;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let uses_database = !WITHOUT_DATABASE.contains(&path.as_str());
+            let operations: [&mut Option<Operation>; 5] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description).into());
+                };
+                if has_body {
+                    add("400", "The body is not valid JSON");
+                    add("413", "The body is larger than `body_limit`");
+                    add("415", "The body is not `application/json`");
+                }
+                if secured {
+                    add("401", "No or invalid token");
+                    add("403", "The token may not do this");
+                }
+                if uses_database {
+                    add(
+                        "503",
+                        "The database is busy, unreachable or shutting down; retry later",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }

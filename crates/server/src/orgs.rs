@@ -24,11 +24,17 @@ const MAX_NAME_CHARS: usize = 200;
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
-    /// Display name, e.g. "Ankeborgs kommun" (1-200 characters).
-    #[schema(example = "Ankeborgs kommun")]
+    /// Display name, e.g. "Ankeborgs kommun" (1-200 characters, not only spaces, no control
+    /// characters).
+    #[schema(
+        example = "Ankeborgs kommun",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
     /// Country of registration: SE, DK, NO, FI or IS.
-    #[schema(example = "SE")]
+    #[schema(example = "SE", pattern = "^(SE|DK|NO|FI|IS)$")]
     pub country: String,
     /// National organisation number (organisationsnummer, CVR, organisasjonsnummer, Y-tunnus,
     /// kennitala), validated with its check digit.
@@ -140,12 +146,12 @@ fn validate(body: CreateOrg) -> Result<NewOrg, ApiError> {
 /// (with `Idempotent-Replayed: true`) instead of creating a second organisation or a 409.
 #[utoipa::path(post, path = "/v1/orgs", tag = "organisations",
     request_body = CreateOrg,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^(\"[!#-~]{1,255}\"|[!#-~]{1,255})$",
         description = "1-255 visible ASCII characters, e.g. a UUID; a retry with the same key and body gets the first response again")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created (or, with Idempotent-Replayed: true, the first response to this key)", body = OrgView),
-        (status = 400, description = "Malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid JSON, or a malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An organisation with this number exists", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -229,6 +235,7 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page", body = OrgPage),
+        (status = 400, description = "Malformed query string (e.g. `limit=-1` or a non-numeric limit)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -251,7 +258,7 @@ pub async fn list(
 
 /// Get one organisation.
 #[utoipa::path(get, path = "/v1/orgs/{id}", tag = "organisations",
-    params(("id" = String, Path, description = "Organisation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Organisation id (UUID)")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The organisation", body = OrgView),

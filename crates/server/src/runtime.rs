@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tillit_store::{ApiTokenRepo, Scope, Store, StoreError};
@@ -163,23 +164,52 @@ pub struct RunningServer {
     jobs: JoinHandle<()>,
 }
 
+/// How long the tree-head job may take to sign its final head, and the store to close its
+/// connections, once the HTTP server has stopped (or its grace period ran out).
+const STOP_STEP_BOUND: Duration = Duration::from_secs(5);
+
 impl RunningServer {
-    /// Asks the server to stop: it stops accepting, finishes in-flight requests, then the
-    /// tree-head job signs what is pending and stops.
+    /// Asks the server to stop accepting connections; [`RunningServer::stop`] then waits.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits until the server has stopped.
-    pub async fn wait(self) -> Result<(), ServerError> {
-        let http = self.http.await;
-        let _ = self.shutdown.send(true);
-        let _ = self.jobs.await;
-        self.state.store.close().await;
+    /// Stops the server, bounded in time: it stops accepting, lets in-flight requests finish for
+    /// at most `shutdown_grace_seconds`, then abandons those still running (a write already begun
+    /// still commits whole or not at all: the store runs it in a task of its own), lets the
+    /// tree-head job sign what is pending and closes the store — each bounded, so that neither a
+    /// hung client nor a stuck background job can keep the process alive.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        self.shutdown();
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_seconds);
+        let http = match tokio::time::timeout(grace, &mut self.http).await {
+            Ok(joined) => Some(joined),
+            Err(_) => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "shutdown grace period over: abandoning requests still in flight"
+                );
+                self.http.abort();
+                None
+            }
+        };
+        if tokio::time::timeout(STOP_STEP_BOUND, &mut self.jobs)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the tree-head job did not stop in time; abandoning it");
+            self.jobs.abort();
+        }
+        if tokio::time::timeout(STOP_STEP_BOUND, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database connections did not close in time");
+        }
         match http {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServerError::Http(e.to_string())),
-            Err(e) => Err(ServerError::Http(e.to_string())),
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(ServerError::Http(e.to_string())),
+            Some(Err(e)) => Err(ServerError::Http(e.to_string())),
         }
     }
 }
@@ -259,7 +289,8 @@ impl Signals {
     }
 }
 
-/// Runs until SIGTERM/SIGINT, then shuts down gracefully: in-flight requests finish. `on_start`
+/// Runs until SIGTERM/SIGINT, then shuts down gracefully: in-flight requests may finish within
+/// `shutdown_grace_seconds` (a second signal stops at once). `on_start`
 /// sees the running server (the CLI prints the URL and the one-time token there).
 pub async fn serve(
     config: Config,
@@ -269,7 +300,15 @@ pub async fn serve(
     let server = start(config).await?;
     on_start(&server);
     signals.recv().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    server.shutdown();
-    server.wait().await
+    tracing::info!(
+        grace_seconds = server.state.config.shutdown_grace_seconds,
+        "shutting down: finishing in-flight requests"
+    );
+    tokio::select! {
+        stopped = server.stop() => stopped,
+        _ = signals.recv() => {
+            tracing::warn!("second signal: stopping now");
+            Ok(())
+        }
+    }
 }

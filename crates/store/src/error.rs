@@ -44,6 +44,13 @@ pub enum StoreError {
     /// The backend does not offer this operation.
     #[error("{0} is not supported by this database backend")]
     Unsupported(&'static str),
+    /// The task running a unit of work ended without an answer (the runtime is shutting down);
+    /// a write may or may not have committed whole — never half.
+    #[error("the database task was interrupted: {0}")]
+    Interrupted(String),
+    /// The database cannot take writes now (for `/readyz`).
+    #[error("the database cannot take writes: {0}")]
+    NotWritable(String),
     /// Migrations failed; the database was left at its previous version.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -70,13 +77,41 @@ impl StoreError {
         }
     }
 
-    /// The database could not take the request now (no connection within the timeout, or the
-    /// pool is shutting down): worth a retry, not a fault of the request or of the data.
+    /// [`StoreError::from_write`] for an error of a query that writes `what`.
+    pub(crate) fn on_write(self, what: &'static str) -> Self {
+        match self {
+            Self::Database(err) => Self::from_write(what, err),
+            other => other,
+        }
+    }
+
+    /// The database could not take the request now (no connection within the timeout, the pool
+    /// or the server shutting down, the connection lost, SQLite busy, a PostgreSQL lock or
+    /// serialisation conflict): worth a retry, not a fault of the request or of the data.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
-        )
+        match self {
+            Self::Interrupted(_) | Self::NotWritable(_) => true,
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Self::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes.
+                // PostgreSQL: connection exceptions (08…), serialisation failure, deadlock,
+                // lock not available, insufficient resources (53…), shutting down (57P0…).
+                let sqlite_busy = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                sqlite_busy
+                    || code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P0")
+                    || matches!(code, "40001" | "40P01" | "55P03")
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {

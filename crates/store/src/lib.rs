@@ -1,17 +1,24 @@
 //! tillit-store: all SQL of Tillit, behind one small API.
 //!
 //! # Shape
-//! - Four repository traits, one per area: [`OrgRepo`], [`ApiTokenRepo`], [`AuditRepo`],
-//!   [`KeyRepo`]. Each is implemented by [`SqliteStore`], [`PgStore`] and the [`Store`] enum that
-//!   picks one of them from the database URL with [`Store::connect`]. Servers hold a `Store`
-//!   (cheap to clone: it holds connection pools) and `use tillit_store::prelude::*`.
+//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency` — each with its
+//!   domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`], [`KeyRepo`],
+//!   [`AuditRepo`], [`IdempotencyRepo`]), its SQL and its row decoding, implemented once for
+//!   [`Store`]. Servers hold a `Store` (cheap to clone) and `use tillit_store::prelude::*`.
+//! - What differs between the engines lives in `db` alone: connection pools, the value codec
+//!   (SQLite: UUID and RFC 3339 text; PostgreSQL: native `uuid` and `timestamptz`), and how a
+//!   write transaction begins. The SQL is written once (`$N` placeholders work in both).
+//!   `sqlite` and `postgres` hold only connection set-up (and SQLite's backup).
 //! - Migrations are forward-only, one folder per backend (`migrations/sqlite`,
 //!   `migrations/postgres`), embedded in the binary and run by `connect`.
-//! - Runtime-checked queries only (no database at build time). The SQL is written once
-//!   (`$N` placeholders work in both engines) and the trait implementations are generated for
-//!   both backends from one macro over a per-backend column codec, so they cannot drift apart.
+//! - Runtime-checked queries only (no database at build time).
 //!
 //! # Invariants
+//! - **Writes are cancellation-safe.** Every mutating method runs its transaction — `BEGIN` to
+//!   `COMMIT` — in a task of its own (`db::Db::write`) and awaits it, so a caller dropped at any
+//!   await point (an HTTP client hanging up) cannot interrupt it: the change and its audit entry
+//!   commit whole or not at all, and no pooled connection is left inside a transaction (a
+//!   connection handed back in one is closed, not reused).
 //! - **Every state change is written in one transaction together with its audit entry.**
 //!   Mutating methods take the [`tillit_audit::AuditEvent`] and the time `at`; inside the write
 //!   transaction they read the last (seq, hash), build the entry with
@@ -45,27 +52,27 @@
     )
 )]
 
-mod common;
+mod audit;
+mod db;
 mod error;
+mod idempotency;
+mod keys;
 mod model;
+mod orgs;
 mod postgres;
-mod repo;
 mod sqlite;
+mod tokens;
 
 use std::path::Path;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use tillit_audit::{AuditEntry, AuditEvent};
-use tillit_core::{ApiTokenId, OrgId, Page, PageRequest};
-
+pub use audit::{AuditRepo, TreeHeadRecord};
 pub use error::StoreError;
-pub use model::{
-    micros, ApiToken, IdempotentResponse, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org,
-    Scope, SigningKeyRecord, TreeHeadRecord, SCOPE_SUPER_ADMIN,
-};
-pub use postgres::PgStore;
-pub use repo::{ApiTokenRepo, AuditRepo, IdempotencyRepo, KeyRepo, OrgRepo};
-pub use sqlite::SqliteStore;
+pub use idempotency::{IdempotencyRepo, IdempotentResponse};
+pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};
+pub use model::{micros, Scope};
+pub use orgs::{NewOrg, Org, OrgRepo};
+pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
 pub mod prelude {
@@ -85,13 +92,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// The store chosen by the database URL.
+/// The store: one database, SQLite or PostgreSQL, chosen by its URL. Cheap to clone (it holds
+/// connection pools). Each area's methods come from its trait ([`OrgRepo`], [`AuditRepo`], …).
 #[derive(Debug, Clone)]
-pub enum Store {
-    /// `sqlite://...`
-    Sqlite(SqliteStore),
-    /// `postgres://...` or `postgresql://...`
-    Postgres(PgStore),
+pub struct Store {
+    db: db::Db,
 }
 
 impl Store {
@@ -100,46 +105,47 @@ impl Store {
     /// `sqlite://PATH?mode=rwc` (creates the file), `sqlite://PATH` (must exist),
     /// `sqlite::memory:` (tests), or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
-        if !supports_url(database_url) {
-            Err(StoreError::UnsupportedUrl(redact_url(database_url)))
+        let db = if !supports_url(database_url) {
+            return Err(StoreError::UnsupportedUrl(redact_url(database_url)));
         } else if database_url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(SqliteStore::connect(database_url).await?))
+            sqlite::connect(database_url).await?
         } else {
-            Ok(Self::Postgres(PgStore::connect(database_url).await?))
-        }
+            postgres::connect(database_url).await?
+        };
+        Ok(Self { db })
     }
 
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
-        }
+        self.db.backend()
     }
 
-    /// Checks that the database answers (for `/readyz`).
+    /// Checks that the database answers a read.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.ping().await,
-            Self::Postgres(s) => s.ping().await,
-        }
+        db::query("ping", "SELECT 1")
+            .execute(self.db.read())
+            .await?;
+        Ok(())
+    }
+
+    /// Checks that a write transaction can begin within `bound` on a writable database (for
+    /// `/readyz`); [`StoreError::NotWritable`] says why not. Writes nothing.
+    pub async fn check_writable(&self, bound: Duration) -> Result<(), StoreError> {
+        self.db.check_writable(bound).await
     }
 
     /// SQLite: writes a consistent copy of the live database to `path` (must not exist).
     /// PostgreSQL: [`StoreError::Unsupported`]; use `pg_dump`.
     pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(s) => s.backup_to(path).await,
-            Self::Postgres(_) => Err(StoreError::Unsupported("backup (use pg_dump)")),
+        match self.backend() {
+            Backend::Sqlite => sqlite::backup_to(&self.db, path).await,
+            Backend::Postgres => Err(StoreError::Unsupported("backup (use pg_dump)")),
         }
     }
 
     /// Closes all connections.
     pub async fn close(&self) {
-        match self {
-            Self::Sqlite(s) => s.close().await,
-            Self::Postgres(s) => s.close().await,
-        }
+        self.db.close().await;
     }
 }
 
@@ -165,152 +171,6 @@ pub fn redact_url(url: &str) -> String {
             format!("{scheme}://{user}:********@{host}{tail}")
         }
         None => url.to_string(),
-    }
-}
-
-/// Forwards a call to the backend store.
-macro_rules! dispatch {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
-            Store::Sqlite(s) => s.$method($($arg),*).await,
-            Store::Postgres(s) => s.$method($($arg),*).await,
-        }
-    };
-}
-
-impl OrgRepo for Store {
-    async fn create_org(
-        &self,
-        org: NewOrg,
-        audit: AuditEvent,
-        at: DateTime<Utc>,
-        idempotency: Option<IdempotentResponse>,
-    ) -> Result<Org, StoreError> {
-        dispatch!(self.create_org(org, audit, at, idempotency))
-    }
-    async fn get_org(&self, id: OrgId) -> Result<Option<Org>, StoreError> {
-        dispatch!(self.get_org(id))
-    }
-    async fn list_orgs(&self, page: &PageRequest) -> Result<Page<Org>, StoreError> {
-        dispatch!(self.list_orgs(page))
-    }
-}
-
-impl ApiTokenRepo for Store {
-    async fn create_api_token(
-        &self,
-        token: NewApiToken,
-        audit: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<ApiToken, StoreError> {
-        dispatch!(self.create_api_token(token, audit, at))
-    }
-    async fn find_api_token_by_hash(
-        &self,
-        token_hash: &[u8; 32],
-    ) -> Result<Option<ApiToken>, StoreError> {
-        dispatch!(self.find_api_token_by_hash(token_hash))
-    }
-    async fn list_api_tokens(&self, scope: Scope) -> Result<Vec<ApiToken>, StoreError> {
-        dispatch!(self.list_api_tokens(scope))
-    }
-    async fn revoke_api_token(
-        &self,
-        scope: Scope,
-        id: ApiTokenId,
-        audit: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<ApiToken, StoreError> {
-        dispatch!(self.revoke_api_token(scope, id, audit, at))
-    }
-    async fn count_api_tokens(&self) -> Result<u64, StoreError> {
-        dispatch!(self.count_api_tokens())
-    }
-}
-
-impl AuditRepo for Store {
-    async fn append_audit(
-        &self,
-        event: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<AuditEntry, StoreError> {
-        dispatch!(self.append_audit(event, at))
-    }
-    async fn audit_entries(
-        &self,
-        from_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        dispatch!(self.audit_entries(from_seq, limit))
-    }
-    async fn audit_last(&self) -> Result<Option<AuditEntry>, StoreError> {
-        dispatch!(self.audit_last())
-    }
-    async fn audit_count(&self) -> Result<u64, StoreError> {
-        dispatch!(self.audit_count())
-    }
-    async fn audit_entry_hashes(&self, upto: u64) -> Result<Vec<[u8; 32]>, StoreError> {
-        dispatch!(self.audit_entry_hashes(upto))
-    }
-    async fn insert_tree_head(&self, head: TreeHeadRecord) -> Result<(), StoreError> {
-        dispatch!(self.insert_tree_head(head))
-    }
-    async fn latest_tree_head(&self) -> Result<Option<TreeHeadRecord>, StoreError> {
-        dispatch!(self.latest_tree_head())
-    }
-    async fn tree_heads(&self) -> Result<Vec<TreeHeadRecord>, StoreError> {
-        dispatch!(self.tree_heads())
-    }
-    async fn tree_head_at_size(
-        &self,
-        tree_size: u64,
-    ) -> Result<Option<TreeHeadRecord>, StoreError> {
-        dispatch!(self.tree_head_at_size(tree_size))
-    }
-}
-
-impl IdempotencyRepo for Store {
-    async fn idempotent_response(
-        &self,
-        actor: &str,
-        key: &str,
-    ) -> Result<Option<IdempotentResponse>, StoreError> {
-        dispatch!(self.idempotent_response(actor, key))
-    }
-}
-
-impl KeyRepo for Store {
-    async fn insert_key(
-        &self,
-        key: NewSigningKey,
-        audit: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<SigningKeyRecord, StoreError> {
-        dispatch!(self.insert_key(key, audit, at))
-    }
-    async fn list_keys(
-        &self,
-        scope: Scope,
-        purpose: &str,
-    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        dispatch!(self.list_keys(scope, purpose))
-    }
-    async fn get_key(
-        &self,
-        scope: Scope,
-        kid: &str,
-    ) -> Result<Option<SigningKeyRecord>, StoreError> {
-        dispatch!(self.get_key(scope, kid))
-    }
-    async fn set_key_status(
-        &self,
-        scope: Scope,
-        kid: &str,
-        status: KeyStatus,
-        audit: AuditEvent,
-        at: DateTime<Utc>,
-    ) -> Result<SigningKeyRecord, StoreError> {
-        dispatch!(self.set_key_status(scope, kid, status, audit, at))
     }
 }
 

@@ -1,7 +1,10 @@
-//! The rows the store reads and writes, as domain types.
+//! What every area shares: the tenant [`Scope`], time precision, cursor pagination.
 
 use chrono::{DateTime, Utc};
-use tillit_core::{ApiTokenId, Country, OrgId, OrganisationNumber};
+use tillit_core::{OrgId, Page};
+use uuid::Uuid;
+
+use crate::StoreError;
 
 /// Which tenant a query on tenant-owned rows is about.
 ///
@@ -28,171 +31,11 @@ impl Scope {
     pub fn of(org_id: Option<OrgId>) -> Self {
         org_id.map_or(Self::Installation, Self::Org)
     }
-}
 
-/// An organisation to create. The caller chooses the id (so the audit event can name it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrg {
-    /// A fresh UUIDv7.
-    pub id: OrgId,
-    /// Display name, e.g. "Ankeborgs kommun".
-    pub name: String,
-    /// The validated organisation number; its country is the organisation's country.
-    pub org_number: OrganisationNumber,
-}
-
-/// An organisation (tenant).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Org {
-    /// Identifier.
-    pub id: OrgId,
-    /// Display name.
-    pub name: String,
-    /// Country of registration.
-    pub country: Country,
-    /// National organisation number (unique per country).
-    pub org_number: OrganisationNumber,
-    /// When it was created (microsecond precision).
-    pub created_at: DateTime<Utc>,
-}
-
-/// The scope string of a super-admin API token.
-pub const SCOPE_SUPER_ADMIN: &str = "super-admin";
-
-/// An API token to create. Only the SHA-256 of the secret is ever stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewApiToken {
-    /// A fresh UUIDv7.
-    pub id: ApiTokenId,
-    /// The organisation it acts for; None for installation-wide (super-admin) tokens.
-    pub org_id: Option<OrgId>,
-    /// A label for people ("bootstrap", "ci").
-    pub name: String,
-    /// SHA-256 of the secret.
-    pub token_hash: [u8; 32],
-    /// What it may do; [`SCOPE_SUPER_ADMIN`] for now.
-    pub scope: String,
-}
-
-/// A stored API token (without its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    /// Identifier.
-    pub id: ApiTokenId,
-    /// The organisation it acts for, None for installation-wide tokens.
-    pub org_id: Option<OrgId>,
-    /// Label.
-    pub name: String,
-    /// SHA-256 of the secret.
-    pub token_hash: [u8; 32],
-    /// What it may do.
-    pub scope: String,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// Whether a signing key may still sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyStatus {
-    /// Signs new objects.
-    Active,
-    /// Kept to verify what it signed; signs nothing new.
-    Retired,
-}
-
-impl KeyStatus {
-    /// The stored text ("active", "retired").
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Retired => "retired",
-        }
+    /// The `org_id` column value as a UUID (for binding).
+    pub(crate) fn column(self) -> Option<Uuid> {
+        self.org_id().map(|o| *o.as_uuid())
     }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "retired" => Some(Self::Retired),
-            _ => None,
-        }
-    }
-}
-
-/// A signing key to store. The private key arrives already sealed (AEAD) by the caller:
-/// the store never sees a plaintext private key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewSigningKey {
-    /// RFC 7638 JWK thumbprint; unique across the installation.
-    pub kid: String,
-    /// Owner; None for installation keys (e.g. the audit tree-head key).
-    pub org_id: Option<OrgId>,
-    /// What it signs: "audit", "issuer", "trust-list", ...
-    pub purpose: String,
-    /// JOSE algorithm name ("ES256", "EdDSA").
-    pub alg: String,
-    /// The public JWK.
-    pub public_jwk: serde_json::Value,
-    /// `tillit_crypto::seal::seal` output of the private JWK.
-    pub sealed_private: Vec<u8>,
-}
-
-/// A stored signing key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SigningKeyRecord {
-    /// RFC 7638 JWK thumbprint.
-    pub kid: String,
-    /// Owner; None for installation keys.
-    pub org_id: Option<OrgId>,
-    /// What it signs.
-    pub purpose: String,
-    /// JOSE algorithm name.
-    pub alg: String,
-    /// The public JWK.
-    pub public_jwk: serde_json::Value,
-    /// The sealed private JWK.
-    pub sealed_private: Vec<u8>,
-    /// Active or retired.
-    pub status: KeyStatus,
-    /// When it was stored.
-    pub created_at: DateTime<Utc>,
-}
-
-/// A signed Merkle tree head (RFC 9162) over the audit log's first `tree_size` entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TreeHeadRecord {
-    /// Number of entries covered (seq 1..=tree_size).
-    pub tree_size: u64,
-    /// Merkle tree hash of those entries.
-    pub root_hash: [u8; 32],
-    /// When it was signed (microsecond precision).
-    pub timestamp: DateTime<Utc>,
-    /// `kid` of the signing key.
-    pub key_id: String,
-    /// The signature, as produced by the audit crate.
-    pub signature: Vec<u8>,
-}
-
-/// The response to a creating request sent with an `Idempotency-Key`, kept so that a retry with
-/// the same key gets it again instead of creating a second resource (DESIGN.md §4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotentResponse {
-    /// The authenticated principal that sent the request; keys are per actor.
-    pub actor: String,
-    /// The client's key (1–255 visible ASCII characters, checked by the server).
-    pub key: String,
-    /// SHA-256 of the request as the server understood it (method, path, parsed body).
-    pub request_hash: [u8; 32],
-    /// The success status sent (2xx).
-    pub status: u16,
-    /// The `Location` header sent, if any.
-    pub location: Option<String>,
-    /// The JSON body sent.
-    pub body: String,
-    /// When it was stored (microsecond precision).
-    pub created_at: DateTime<Utc>,
 }
 
 /// Truncates to microseconds, the precision both backends store: a time written and read back
@@ -200,4 +43,28 @@ pub struct IdempotentResponse {
 pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
+}
+
+/// The opaque cursor after the item with this id.
+pub(crate) fn encode_cursor(id: &Uuid) -> String {
+    id.simple().to_string()
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Result<Uuid, StoreError> {
+    if cursor.len() != 32 {
+        return Err(StoreError::InvalidCursor(cursor.to_owned()));
+    }
+    Uuid::try_parse(cursor).map_err(|_| StoreError::InvalidCursor(cursor.to_owned()))
+}
+
+/// Splits `limit + 1` fetched rows into a page.
+pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| encode_cursor(&id(last)))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
 }

@@ -268,12 +268,38 @@ impl TestServer {
     }
 
     /// Stops the server and drops its PostgreSQL schema.
-    pub async fn stop(mut self) {
-        self.server.shutdown();
+    pub async fn stop(self) {
+        self.halt().await.finish().await;
+    }
+
+    /// Stops the server but keeps its database (and data directory) for inspection.
+    pub async fn halt(self) -> Halted {
+        let config = (*self.server.state.config).clone();
         self.server
-            .wait()
+            .stop()
             .await
             .unwrap_or_else(|e| panic!("{}: stop: {e}", self.backend));
+        Halted {
+            backend: self.backend,
+            config,
+            schema: self.schema,
+            _dir: self._dir,
+        }
+    }
+}
+
+/// A stopped test server whose database is still there.
+pub struct Halted {
+    pub backend: &'static str,
+    /// The configuration it ran with (its database URL, data directory and master key).
+    pub config: Config,
+    schema: Option<PgSchema>,
+    _dir: tempfile::TempDir,
+}
+
+impl Halted {
+    /// Drops the PostgreSQL schema (and the data directory).
+    pub async fn finish(mut self) {
         if let Some(schema) = self.schema.as_mut() {
             schema.drop_now().await;
         }

@@ -1,0 +1,256 @@
+//! Signing keys, private halves sealed by the caller: the `signing_keys` table.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tillit_audit::AuditEvent;
+use tillit_core::OrgId;
+
+use crate::audit::append_in;
+use crate::db::{query, Row};
+use crate::model::{micros, Scope};
+use crate::{Store, StoreError};
+
+/// Whether a signing key may still sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyStatus {
+    /// Signs new objects.
+    Active,
+    /// Kept to verify what it signed; signs nothing new.
+    Retired,
+}
+
+impl KeyStatus {
+    /// The stored text ("active", "retired").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key to store. The private key arrives already sealed (AEAD) by the caller:
+/// the store never sees a plaintext private key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSigningKey {
+    /// RFC 7638 JWK thumbprint; unique across the installation.
+    pub kid: String,
+    /// Owner; None for installation keys (e.g. the audit tree-head key).
+    pub org_id: Option<OrgId>,
+    /// What it signs: "audit", "issuer", "trust-list", ...
+    pub purpose: String,
+    /// JOSE algorithm name ("ES256", "EdDSA").
+    pub alg: String,
+    /// The public JWK.
+    pub public_jwk: serde_json::Value,
+    /// `tillit_crypto::seal::seal` output of the private JWK.
+    pub sealed_private: Vec<u8>,
+}
+
+/// A stored signing key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    /// RFC 7638 JWK thumbprint.
+    pub kid: String,
+    /// Owner; None for installation keys.
+    pub org_id: Option<OrgId>,
+    /// What it signs.
+    pub purpose: String,
+    /// JOSE algorithm name.
+    pub alg: String,
+    /// The public JWK.
+    pub public_jwk: serde_json::Value,
+    /// The sealed private JWK.
+    pub sealed_private: Vec<u8>,
+    /// Active or retired.
+    pub status: KeyStatus,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Signing keys, private halves sealed by the caller.
+pub trait KeyRepo {
+    /// Stores a key as active. [`StoreError::Conflict`] when the kid exists.
+    fn insert_key(
+        &self,
+        key: NewSigningKey,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SigningKeyRecord, StoreError>> + Send;
+
+    /// The keys of `scope` with `purpose`, oldest first (active and retired).
+    fn list_keys(
+        &self,
+        scope: Scope,
+        purpose: &str,
+    ) -> impl Future<Output = Result<Vec<SigningKeyRecord>, StoreError>> + Send;
+
+    /// The key `kid` if it belongs to `scope`.
+    fn get_key(
+        &self,
+        scope: Scope,
+        kid: &str,
+    ) -> impl Future<Output = Result<Option<SigningKeyRecord>, StoreError>> + Send;
+
+    /// Sets the status of key `kid` of `scope`. [`StoreError::NotFound`] outside the scope.
+    fn set_key_status(
+        &self,
+        scope: Scope,
+        kid: &str,
+        status: KeyStatus,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<SigningKeyRecord, StoreError>> + Send;
+}
+
+const TABLE: &str = "signing_keys";
+const COLS: &str = "kid, org_id, purpose, alg, public_jwk, sealed_private, status, created_at";
+
+fn from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
+    let status = row.text("status")?;
+    Ok(SigningKeyRecord {
+        kid: row.text("kid")?,
+        org_id: row.opt_id("org_id")?.map(OrgId::from_uuid),
+        purpose: row.text("purpose")?,
+        alg: row.text("alg")?,
+        public_jwk: row.json("public_jwk")?,
+        sealed_private: row.bytes("sealed_private")?,
+        status: KeyStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(TABLE, format!("status {status:?}")))?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+impl KeyRepo for Store {
+    async fn insert_key(
+        &self,
+        key: NewSigningKey,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> Result<SigningKeyRecord, StoreError> {
+        let at = micros(at);
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    query(
+                        TABLE,
+                        format!(
+                            "INSERT INTO signing_keys ({COLS}) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        ),
+                    )
+                    .text(&key.kid)
+                    .opt_id(key.org_id.map(|o| *o.as_uuid()))
+                    .text(&key.purpose)
+                    .text(&key.alg)
+                    .text(key.public_jwk.to_string())
+                    .bytes(key.sealed_private.clone())
+                    .text(KeyStatus::Active.as_str())
+                    .time(at)
+                    .execute(tx.on())
+                    .await
+                    .map_err(|e| e.on_write("signing key"))?;
+                    append_in(tx, audit, at).await?;
+                    Ok(SigningKeyRecord {
+                        kid: key.kid,
+                        org_id: key.org_id,
+                        purpose: key.purpose,
+                        alg: key.alg,
+                        public_jwk: key.public_jwk,
+                        sealed_private: key.sealed_private,
+                        status: KeyStatus::Active,
+                        created_at: at,
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn list_keys(
+        &self,
+        scope: Scope,
+        purpose: &str,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        query(
+            TABLE,
+            format!(
+                "SELECT {COLS} FROM signing_keys \
+                 WHERE org_id IS NOT DISTINCT FROM $1 AND purpose = $2 ORDER BY created_at, kid"
+            ),
+        )
+        .opt_id(scope.column())
+        .text(purpose)
+        .fetch_all(self.db.read())
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+    }
+
+    async fn get_key(
+        &self,
+        scope: Scope,
+        kid: &str,
+    ) -> Result<Option<SigningKeyRecord>, StoreError> {
+        query(
+            TABLE,
+            format!(
+                "SELECT {COLS} FROM signing_keys WHERE kid = $1 AND org_id IS NOT DISTINCT FROM $2"
+            ),
+        )
+        .text(kid)
+        .opt_id(scope.column())
+        .fetch_optional(self.db.read())
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+    }
+
+    async fn set_key_status(
+        &self,
+        scope: Scope,
+        kid: &str,
+        status: KeyStatus,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> Result<SigningKeyRecord, StoreError> {
+        let at = micros(at);
+        let kid = kid.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let row = query(
+                        TABLE,
+                        format!(
+                            "UPDATE signing_keys SET status = $1 \
+                             WHERE kid = $2 AND org_id IS NOT DISTINCT FROM $3 RETURNING {COLS}"
+                        ),
+                    )
+                    .text(status.as_str())
+                    .text(&kid)
+                    .opt_id(scope.column())
+                    .fetch_optional(tx.on())
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound {
+                        what: "signing key",
+                        id: kid.clone(),
+                    })?;
+                    let key = from_row(&row)?;
+                    append_in(tx, audit, at).await?;
+                    Ok(key)
+                })
+            })
+            .await
+    }
+}
