@@ -128,7 +128,7 @@ impl Model {
         proposed: Option<&str>,
     ) -> Vec<SodViolation> {
         let mut out: Vec<SodViolation> = Vec::new();
-        let mut seen: Vec<(u32, u32)> = Vec::new();
+        let mut seen: Vec<(u32, u32, Who, Who)> = Vec::new();
         for (i, a) in held.iter().enumerate() {
             for b in held.iter().skip(i + 1) {
                 if a.0 == b.0 {
@@ -141,12 +141,13 @@ impl Model {
                 if overlap.is_empty() {
                     continue;
                 }
-                let key = (a.0.min(b.0), a.0.max(b.0));
+                let (x, y) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+                // One report per pair of rights and pair of assignments.
+                let key = (x.0, y.0, x.2, y.2);
                 if seen.contains(&key) {
                     continue;
                 }
                 seen.push(key);
-                let (x, y) = if a.0 <= b.0 { (a, b) } else { (b, a) };
                 let p = proposed.unwrap_or("");
                 out.push(SodViolation {
                     rule: self.rules.id(ri).to_owned(),
