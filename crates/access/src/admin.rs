@@ -435,6 +435,9 @@ impl Model {
         }
         let idx = u32::try_from(self.assignments.rows.len()).unwrap_or(NONE);
         let user = row.user;
+        if let Some(hot) = self.user_edges.get_mut(user as usize) {
+            crate::model::push_hot(hot, idx, &row, &self.role_edges);
+        }
         self.assignments.rows.push(row);
         if let Some(list) = self.by_user.get_mut(user as usize) {
             list.push(idx);
@@ -456,14 +459,23 @@ impl Model {
         let Some(row) = self.assignments.rows.get_mut(a as usize) else {
             return Ok(());
         };
+        let user = row.user;
         if t <= row.span.from {
             row.live = false;
-            let user = row.user;
             if let Some(list) = self.by_user.get_mut(user as usize) {
                 list.retain(|x| *x != a);
             }
+            if let Some(hot) = self.user_edges.get_mut(user as usize) {
+                hot.retain(|h| h.assignment != a);
+            }
         } else {
             row.span.to = row.span.to.min(t);
+            let span = row.span;
+            if let Some(hot) = self.user_edges.get_mut(user as usize) {
+                for h in hot.iter_mut().filter(|h| h.assignment == a) {
+                    h.assignment_span = span;
+                }
+            }
         }
         Ok(())
     }

@@ -240,7 +240,7 @@ impl Model {
     ) -> Decision {
         let at = req.at.map_or(now, |t| t.0);
         let t = micros(at);
-        let when = rfc3339(at);
+        let when = When(at);
         let Some(u) = self.users.get(&req.user) else {
             return Decision::deny(format!("user {:?} is unknown", req.user));
         };
@@ -434,52 +434,54 @@ impl Model {
         required_attestation: Option<AttestationKind>,
         misses: &mut Vec<Miss>,
     ) -> Option<(u32, u32, Grant, Option<Restr>)> {
-        let list = self.by_user.get(u as usize)?;
-        for &a in list {
-            let Some(ar) = self.assignments.row(a) else {
-                continue;
-            };
-            if !ar.live {
-                continue;
-            }
-            for edge in ar.roles.of(&self.role_edges) {
-                for g in self.grants(edge.to, r) {
-                    if !ar.span.contains(t) {
-                        misses.push(Miss::AssignmentPeriod(a));
-                        continue;
-                    }
-                    if !edge.span.contains(t) {
-                        misses.push(Miss::RoleEdge(a, *edge));
-                        continue;
-                    }
-                    if !g.span.contains(t) {
-                        misses.push(Miss::Path(a, edge.to, *g));
-                        continue;
-                    }
-                    let restr = match self.admits(ar, t, scope) {
-                        Admit::Everywhere => None,
-                        Admit::Within(x) => Some(x),
-                        Admit::NoScope => {
-                            misses.push(Miss::NoScope(a, edge.to));
-                            continue;
-                        }
-                        Admit::Outside => {
-                            misses.push(Miss::OutOfScope(a, edge.to));
-                            continue;
-                        }
-                        Admit::NoneValid => {
-                            misses.push(Miss::NoValidRestriction(a));
-                            continue;
-                        }
-                    };
-                    if let Some(need) = required_attestation {
-                        if let Some(why) = self.attestation_fails(ar, t, need) {
-                            misses.push(Miss::Attestation(a, need, why));
-                            continue;
-                        }
-                    }
-                    return Some((a, edge.to, *g, restr));
+        let hot = self.user_edges.get(u as usize)?;
+        for h in hot {
+            for (_, g) in self.granting(r, h.role) {
+                let a = h.assignment;
+                if !h.assignment_span.contains(t) {
+                    misses.push(Miss::AssignmentPeriod(a));
+                    continue;
                 }
+                if !h.edge_span.contains(t) {
+                    misses.push(Miss::RoleEdge(
+                        a,
+                        Edge {
+                            to: h.role,
+                            span: h.edge_span,
+                        },
+                    ));
+                    continue;
+                }
+                if !g.span.contains(t) {
+                    misses.push(Miss::Path(a, h.role, *g));
+                    continue;
+                }
+                let Some(ar) = self.assignments.row(a) else {
+                    continue;
+                };
+                let restr = match self.admits(ar, t, scope) {
+                    Admit::Everywhere => None,
+                    Admit::Within(x) => Some(x),
+                    Admit::NoScope => {
+                        misses.push(Miss::NoScope(a, h.role));
+                        continue;
+                    }
+                    Admit::Outside => {
+                        misses.push(Miss::OutOfScope(a, h.role));
+                        continue;
+                    }
+                    Admit::NoneValid => {
+                        misses.push(Miss::NoValidRestriction(a));
+                        continue;
+                    }
+                };
+                if let Some(need) = required_attestation {
+                    if let Some(why) = self.attestation_fails(ar, t, need) {
+                        misses.push(Miss::Attestation(a, need, why));
+                        continue;
+                    }
+                }
+                return Some((a, h.role, *g, restr));
             }
         }
         None
@@ -578,24 +580,24 @@ impl Model {
 
     /// Whether `u` holds `r` at `t` by any valid assignment (any scope).
     pub(crate) fn holds(&self, u: u32, r: u32, t: i64) -> bool {
-        let Some(list) = self.by_user.get(u as usize) else {
+        let Some(hot) = self.user_edges.get(u as usize) else {
             return false;
         };
-        list.iter().any(|&a| {
-            self.assignments.row(a).is_some_and(|ar| {
-                ar.live
-                    && ar.span.contains(t)
-                    && (ar.restrictions.len == 0
+        hot.iter().any(|h| {
+            h.assignment_span.contains(t)
+                && h.edge_span.contains(t)
+                && self
+                    .granting(r, h.role)
+                    .iter()
+                    .any(|(_, g)| g.span.contains(t))
+                && self.assignments.row(h.assignment).is_some_and(|ar| {
+                    ar.restrictions.len == 0
                         || ar
                             .restrictions
                             .of(&self.restrictions)
                             .iter()
-                            .any(|x| x.span.contains(t)))
-                    && ar.roles.of(&self.role_edges).iter().any(|e| {
-                        e.span.contains(t)
-                            && self.grants(e.to, r).iter().any(|g| g.span.contains(t))
-                    })
-            })
+                            .any(|x| x.span.contains(t))
+                })
         })
     }
 
@@ -739,7 +741,7 @@ impl Model {
         &self,
         m: &Miss,
         req: &CheckRequest,
-        when: &str,
+        when: &When,
         scope: Option<(ScopeKind, Option<u32>, &str)>,
     ) -> String {
         let aid = |a: u32| self.assignments.id(a);
@@ -915,6 +917,15 @@ impl Model {
         let mut v: Vec<EffectiveRight> = out.into_values().collect();
         v.sort_by(|a, b| a.right.cmp(&b.right));
         Ok(v)
+    }
+}
+
+/// A time shown in a reason; formatted only when a reason is written.
+struct When(DateTime<Utc>);
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339(self.0))
     }
 }
 

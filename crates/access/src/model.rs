@@ -217,6 +217,15 @@ pub(crate) struct AssignRightRow {
     pub(crate) span: Span,
 }
 
+/// One assigned role of a user, with the assignment's and the role edge's periods.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HotEdge {
+    pub(crate) assignment: u32,
+    pub(crate) role: u32,
+    pub(crate) assignment_span: Span,
+    pub(crate) edge_span: Span,
+}
+
 /// One right in a role's closure: granted through `path` (from the role down to the role
 /// that holds the right directly) while `span` lasts.
 #[derive(Debug, Clone, Copy)]
@@ -255,6 +264,11 @@ pub struct Model {
     pub(crate) rules_by_right: Vec<Vec<(u32, Span)>>,
     /// Per role, its closure sorted by right.
     pub(crate) closure: Vec<Box<[Grant]>>,
+    /// Per right, the roles granting it with the grant, sorted by role (the closure inverted:
+    /// a decision touches one small array instead of one closure per assigned role).
+    pub(crate) by_right: Vec<Box<[(u32, Grant)]>>,
+    /// Per user, the (assignment, role) pairs of its live assignments, contiguous.
+    pub(crate) user_edges: Vec<Vec<HotEdge>>,
     /// Inheritance paths, back to back.
     pub(crate) paths: Vec<u32>,
 }
@@ -734,6 +748,40 @@ impl Model {
         }
         self.rules_by_right = rules_by_right;
         self.compute_closure();
+        let mut by_right: Vec<Vec<(u32, Grant)>> = vec![Vec::new(); self.rights.len()];
+        for (role, grants) in self.closure.iter().enumerate() {
+            for g in grants.iter() {
+                if let Some(v) = by_right.get_mut(g.right as usize) {
+                    v.push((n(role), *g));
+                }
+            }
+        }
+        self.by_right = by_right.into_iter().map(Vec::into_boxed_slice).collect();
+        let mut user_edges: Vec<Vec<HotEdge>> = Vec::with_capacity(self.users.len());
+        for list in &self.by_user {
+            let mut v = Vec::with_capacity(list.len());
+            for &a in list {
+                if let Some(ar) = self.assignments.row(a) {
+                    push_hot(&mut v, a, ar, &self.role_edges);
+                }
+            }
+            user_edges.push(v);
+        }
+        self.user_edges = user_edges;
+    }
+
+    /// The grants of `right` by `role` (through its closure), from the inverted index.
+    #[inline]
+    pub(crate) fn granting(&self, right: u32, role: u32) -> &[(u32, Grant)] {
+        let Some(list) = self.by_right.get(right as usize) else {
+            return &[];
+        };
+        let lo = list.partition_point(|(r, _)| *r < role);
+        let hi = lo
+            + list
+                .get(lo..)
+                .map_or(0, |rest| rest.partition_point(|(r, _)| *r == role));
+        list.get(lo..hi).unwrap_or(&[])
     }
 
     /// For every role, the rights it grants (directly and inherited), breadth first so the
@@ -1108,6 +1156,20 @@ impl Model {
             (Section::Attestations, self.attestations.len()),
             (Section::AssignRights, self.assign_rights.len()),
         ]
+    }
+}
+
+pub(crate) fn push_hot(v: &mut Vec<HotEdge>, a: u32, ar: &AssignmentRow, role_edges: &[Edge]) {
+    if !ar.live {
+        return;
+    }
+    for e in ar.roles.of(role_edges) {
+        v.push(HotEdge {
+            assignment: a,
+            role: e.to,
+            assignment_span: ar.span,
+            edge_span: e.span,
+        });
     }
 }
 
