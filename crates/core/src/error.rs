@@ -26,6 +26,9 @@ pub enum CoreError {
         /// The input as given.
         value: String,
     },
+    /// A level-of-assurance value that is in none of the known vocabularies.
+    #[error("unknown level of assurance {0:?}: expected low, substantial or high, or an eIDAS, NSIS, Swedish or ID-porten value")]
+    UnknownLoa(String),
     /// A page size outside the allowed range.
     #[error("invalid page limit {limit}: expected 1..={max}")]
     InvalidPageLimit {
