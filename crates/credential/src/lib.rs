@@ -29,6 +29,7 @@ pub mod qr;
 pub mod render;
 pub mod report;
 pub mod sdjwt;
+pub mod service;
 pub mod status_list;
 pub mod trust;
 pub mod verify;

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{audit_api, health, orgs};
+use crate::{attestations, audit_api, health, orgs};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -98,7 +98,62 @@ pub fn route_table() -> RouteTable {
         .add(
             get.clone(),
             "/v1/audit/proofs/consistency",
-            route(get, audit_api::consistency_proof),
+            route(get.clone(), audit_api::consistency_proof),
+        )
+        .add(
+            post.clone(),
+            "/v1/orgs/{org}/types",
+            route(post.clone(), attestations::create_type),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/types",
+            route(get.clone(), attestations::list_types),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/types/{slug}",
+            route(get.clone(), attestations::get_type),
+        )
+        .add(
+            get.clone(),
+            "/vct/{org}/{slug}",
+            route(get.clone(), attestations::type_metadata),
+        )
+        .add(
+            post.clone(),
+            "/v1/orgs/{org}/attestations",
+            route(post.clone(), attestations::issue),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/attestations",
+            route(get.clone(), attestations::list_register),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/attestations/{id}",
+            route(get.clone(), attestations::get_register),
+        )
+        .add(
+            post.clone(),
+            "/v1/orgs/{org}/attestations/{id}/status",
+            route(post.clone(), attestations::change_status),
+        )
+        .add(
+            get.clone(),
+            "/statuslists/{id}",
+            route(get.clone(), attestations::status_list),
+        )
+        .add(
+            get.clone(),
+            "/.well-known/jwt-vc-issuer/orgs/{org}",
+            route(get.clone(), attestations::issuer_metadata),
+        )
+        .add(
+            post.clone(),
+            "/v1/verify",
+            route(post, attestations::verify_online),
         )
 }
 

@@ -45,6 +45,14 @@ pub enum Permission {
     ReadOrgs,
     /// Read audit entries.
     ReadAudit,
+    /// Define attestation types of an organisation.
+    ManageTypes,
+    /// Issue attestations of an organisation.
+    IssueAttestation,
+    /// Revoke, suspend and reinstate attestations of an organisation.
+    RevokeAttestation,
+    /// Read the register of issued attestations.
+    ReadAttestations,
 }
 
 /// Decides whether `principal` may do `permission`. Today only super-admin tokens exist, and they

@@ -72,6 +72,11 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "Sign a new audit tree head at least this often (seconds) when there are new entries. Default 60.",
     },
     OptionDoc {
+        key: "public_base_url",
+        secret: false,
+        doc: "The URL at which holders and verifiers reach this node (issuer ids, `vct` URLs and status-list URLs are under it), e.g. https://tillit.ankeborg.se. Default http://<listen>.",
+    },
+    OptionDoc {
         key: "shutdown_grace_seconds",
         secret: false,
         doc: "On SIGTERM/SIGINT, how long in-flight requests may still run (seconds) before the process exits anyway; writes already begun commit whole or not at all. Default 10.",
@@ -171,6 +176,8 @@ pub struct Config {
     pub tree_head_seconds: u64,
     /// How long in-flight requests may run after a shutdown signal.
     pub shutdown_grace_seconds: u64,
+    /// The node's public URL (no trailing slash); `None` means `http://<listen>`.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for Config {
@@ -185,6 +192,7 @@ impl Default for Config {
             tree_head_entries: 100,
             tree_head_seconds: 60,
             shutdown_grace_seconds: 10,
+            public_base_url: None,
         }
     }
 }
@@ -204,6 +212,7 @@ struct FileConfig {
     tree_head_entries: Option<u64>,
     tree_head_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
+    public_base_url: Option<String>,
 }
 
 impl Config {
@@ -272,6 +281,9 @@ impl Config {
         }
         if let Some(v) = file.tree_head_seconds {
             self.set("tree_head_seconds", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.public_base_url {
+            self.set("public_base_url", &v, &src)?;
         }
         if let Some(v) = file.shutdown_grace_seconds {
             self.set("shutdown_grace_seconds", &v.to_string(), &src)?;
@@ -384,6 +396,18 @@ impl Config {
                     self.tree_head_seconds = n;
                 }
             }
+            "public_base_url" => {
+                let url = value.trim_end_matches('/');
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if rest.is_none_or(|r| r.is_empty() || r.contains(['?', '#', ' '])) {
+                    return Err(invalid(format!(
+                        "expected an http:// or https:// URL without query, such as https://tillit.ankeborg.se, got `{value}`"
+                    )));
+                }
+                self.public_base_url = Some(url.to_string());
+            }
             "shutdown_grace_seconds" => {
                 // 0 is allowed: stop at once, abandoning in-flight requests.
                 self.shutdown_grace_seconds = value.parse().map_err(|_| {
@@ -404,6 +428,13 @@ impl Config {
                 self.data_dir.join("tillit.db").display()
             ),
         }
+    }
+
+    /// The node's public URL, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// Path of the generated master key file (used when `master_key` is not configured).
@@ -437,6 +468,7 @@ impl Config {
                 "body_limit" => self.body_limit.to_string(),
                 "tree_head_entries" => self.tree_head_entries.to_string(),
                 "shutdown_grace_seconds" => self.shutdown_grace_seconds.to_string(),
+                "public_base_url" => toml_str(&self.base_url()),
                 "tree_head_seconds" => self.tree_head_seconds.to_string(),
                 _ => continue,
             };

@@ -325,6 +325,7 @@ pub(crate) fn store_error(err: tillit_store::StoreError) -> ApiError {
             format!("unknown cursor {c:?}: pass next_cursor unchanged"),
         ),
         StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
+        StoreError::Refused(why) => ApiError::Conflict(why),
         other if other.is_unavailable() => {
             ApiError::Unavailable("the database is busy or shutting down; try again".into())
         }

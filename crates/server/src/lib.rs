@@ -21,6 +21,7 @@
 )]
 
 pub mod app;
+pub mod attestations;
 mod audit_api;
 pub mod auth;
 pub mod config;

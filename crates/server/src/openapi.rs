@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{audit_api, health, orgs};
+use crate::{attestations, audit_api, health, orgs};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -30,12 +30,24 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         audit_api::audit_keys,
         audit_api::inclusion_proof,
         audit_api::consistency_proof,
+        attestations::create_type,
+        attestations::list_types,
+        attestations::get_type,
+        attestations::type_metadata,
+        attestations::issue,
+        attestations::list_register,
+        attestations::get_register,
+        attestations::change_status,
+        attestations::status_list,
+        attestations::issuer_metadata,
+        attestations::verify_online,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness, metrics, API description"),
         (name = "organisations", description = "Organisations (tenants)"),
+        (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
     )
 )]

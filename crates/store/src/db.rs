@@ -429,6 +429,10 @@ impl Row {
         self.get(col)
     }
 
+    pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.get(col)
+    }
+
     /// A 32-bit integer column (`INTEGER` in PostgreSQL).
     pub(crate) fn int32(&self, col: &str) -> Result<i32, StoreError> {
         self.get(col)

@@ -44,6 +44,13 @@ pub enum StoreError {
     /// The backend does not offer this operation.
     #[error("{0} is not supported by this database backend")]
     Unsupported(&'static str),
+    /// The caller's part of a unit of work failed (e.g. signing); nothing was written.
+    #[error("the change could not be completed: {0}")]
+    Rejected(String),
+    /// The caller's domain rules refused the change in the state found inside the transaction
+    /// (e.g. reinstating a revoked attestation); nothing was written.
+    #[error("{0}")]
+    Refused(String),
     /// The task running a unit of work ended without an answer (the runtime is shutting down);
     /// a write may or may not have committed whole — never half.
     #[error("the database task was interrupted: {0}")]

@@ -1,7 +1,7 @@
 //! tillit-store: all SQL of Tillit, behind one small API.
 //!
 //! # Shape
-//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency` — each with its
+//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency`, `attestations` — each with its
 //!   domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`], [`KeyRepo`],
 //!   [`AuditRepo`], [`IdempotencyRepo`]), its SQL and its row decoding, implemented once for
 //!   [`Store`]. Servers hold a `Store` (cheap to clone) and `use tillit_store::prelude::*`.
@@ -52,6 +52,7 @@
     )
 )]
 
+mod attestations;
 mod audit;
 mod db;
 mod error;
@@ -66,6 +67,10 @@ mod tokens;
 use std::path::Path;
 use std::time::Duration;
 
+pub use attestations::{
+    AttestationRecord, AttestationRepo, AttestationTypeRecord, NewAttestation, NewAttestationType,
+    Signed, StatusAllocation, StatusListRecord, StatusUpdate, STATUS_BITS, STATUS_CAPACITY,
+};
 pub use audit::{AuditRepo, TreeHeadRecord};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRepo, IdempotentResponse};
@@ -77,9 +82,9 @@ pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiToken, ApiTokenRepo, AuditRepo, Backend, IdempotencyRepo, IdempotentResponse, KeyRepo,
-        KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo, Scope, SigningKeyRecord,
-        Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
+        ApiToken, ApiTokenRepo, AttestationRepo, AuditRepo, Backend, IdempotencyRepo,
+        IdempotentResponse, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo,
+        Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
 }
 
