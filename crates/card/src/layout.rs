@@ -43,8 +43,10 @@ const BAND_MM: f32 = 12.0;
 const MARGIN_MM: f32 = 3.5;
 /// Gap between the card's edge (and the band) and the QR square, whose quiet zone is its margin.
 const QR_GAP_MM: f32 = 1.0;
-/// The smallest QR module a card prints (a phone reads 0.25 mm modules at arm's length).
-const MIN_MODULE_MM: f32 = 0.25;
+/// One dot of a 300 dpi card printer, in points.
+const DOT: f32 = 72.0 / 300.0;
+/// The smallest QR module a card prints, in dots (0.25 mm: a phone reads it at arm's length).
+const MIN_MODULE_DOTS: f32 = 3.0;
 /// Where the holder fields start and end.
 const FIELDS_TOP_MM: f32 = 15.0;
 const FIELDS_BOTTOM_MM: f32 = CARD_HEIGHT_MM - 9.5;
@@ -197,20 +199,24 @@ pub fn layout(card: &CardSpec, fonts: &Fonts) -> Result<Layout, CardError> {
         ON_BAND,
     );
 
-    // The QR square, quiet zone included, right of the texts and below the band.
+    // The QR square, quiet zone included, right of the texts and below the band. Modules are
+    // whole dots of a 300 dpi card printer, on its dot grid: a module that straddles dots prints
+    // (and rasterises) with blurred edges that a QR reader misreads in large symbols.
     let symbol = qr_symbol(&card.qr_text).map_err(|e| CardError::Qr(e.to_string()))?;
-    let side = height - mm(BAND_MM) - 2.0 * mm(QR_GAP_MM);
+    let room = height - mm(BAND_MM) - 2.0 * mm(QR_GAP_MM);
     let modules = symbol.width + 2 * QUIET_ZONE;
-    let module = side / modules as f32;
-    if module < mm(MIN_MODULE_MM) {
+    let dots = (room / modules as f32 / DOT).floor();
+    if dots < MIN_MODULE_DOTS {
         return Err(CardError::Qr(format!(
-            "its text is too long for a card: {} modules a side would be {:.2} mm each (at least {MIN_MODULE_MM} mm)",
-            modules,
-            module / PT_PER_MM
+            "its text is too long for a card: {modules} modules a side would be {:.2} mm each (at least {:.2} mm)",
+            room / modules as f32 / PT_PER_MM,
+            MIN_MODULE_DOTS * DOT / PT_PER_MM
         )));
     }
-    let qr_x = width - mm(QR_GAP_MM) - side;
-    let qr_y = mm(BAND_MM) + mm(QR_GAP_MM);
+    let module = dots * DOT;
+    let side = module * modules as f32;
+    let qr_x = ((width - mm(QR_GAP_MM) - side) / DOT).floor() * DOT;
+    let qr_y = ((mm(BAND_MM) + mm(QR_GAP_MM) + (room - side) / 2.0) / DOT).round() * DOT;
     let column = qr_x - x - mm(0.5);
 
     // Holder fields: label above value while there is room, else on one line.
@@ -386,13 +392,11 @@ pub fn dark_outline(symbol: &QrSymbol) -> Vec<Vec<(u32, u32)>> {
         let mut points = vec![start_xy];
         let mut at = start_xy;
         let mut direction = (0i64, 0i64);
-        loop {
-            let Some(next) = out
-                .get_mut(vertex(at.0, at.1))
-                .and_then(|slots| slots.iter_mut().find_map(Option::take))
-            else {
-                break; // cannot happen: every vertex has as many edges out as in
-            };
+        // Every vertex has as many edges out as in, so the walk comes back to its start.
+        while let Some(next) = out
+            .get_mut(vertex(at.0, at.1))
+            .and_then(|slots| slots.iter_mut().find_map(Option::take))
+        {
             left -= 1;
             let step = (
                 i64::from(next.0) - i64::from(at.0),

@@ -91,7 +91,9 @@ fn collapse(s: &str) -> String {
 /// back, Nordic letters and all, in the card's language.
 #[test]
 fn pdf_text_reads_back_in_the_card_language() {
-    let cases: Vec<(Lang, &str, Vec<(&str, &str)>, [&str; 4])> = vec![
+    /// (language, title, holder fields, the fixed labels and dates it shows)
+    type Case<'a> = (Lang, &'a str, Vec<(&'a str, &'a str)>, [&'a str; 4]);
+    let cases: Vec<Case<'_>> = vec![
         (
             Lang::Sv,
             "Parkeringstillstånd",
@@ -165,19 +167,28 @@ fn pdf_text_reads_back_in_the_card_language() {
     }
 }
 
-fn issue(key: &SigningKey, name: &str) -> String {
-    let claims = json!({"name": name, "plate": "ABC 123", "zone": "Centrum"});
+/// A TL1 code for `name`; `extra` claims make the symbol larger (a version 10 to 20 symbol).
+fn issue_with(key: &SigningKey, name: &str, extra: usize) -> String {
+    let mut claims = json!({"name": name, "plate": "ABC 123", "zone": "Centrum – Ankeborg"});
+    for i in 0..extra {
+        claims[format!("extra_{i}")] = json!(format!("Värde nummer {i} för prövning"));
+    }
     let Value::Object(claims) = claims else {
         unreachable!()
     };
     let attestation = Attestation {
-        issuer: "https://ankeborg.se".into(),
-        subject: None,
+        // As `tillit issue` names an issuer by default: the key's thumbprint URI.
+        issuer: format!("urn:ietf:params:oauth:jwk-thumbprint:sha-256:{}", key.kid()),
+        subject: Some("198112289874".into()),
         attestation_type: "https://ankeborg.se/vct/parkering".into(),
         claims,
         status: None,
     };
     issue_qr(&attestation, key, Utc::now(), Duration::days(365)).unwrap()
+}
+
+fn issue(key: &SigningKey, name: &str) -> String {
+    issue_with(key, name, 0)
 }
 
 fn decode_qr(png: &[u8]) -> String {
@@ -209,23 +220,37 @@ fn verifies(text: &str, key: &SigningKey) -> bool {
 #[test]
 fn the_cards_qr_read_back_verifies() {
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    let names = ["Kalle Anka", "Åsa Ærø Øberg"];
-    let codes: Vec<String> = names.iter().map(|n| issue(&key, n)).collect();
+    // (holder, extra claims): from the smallest code to one near the most a card prints.
+    let holders = [
+        ("Kalle Anka", 0),
+        ("Åsa Ærø Øberg", 2),
+        ("Zoë Müller", 6),
+        ("Bjørn Å", 12),
+    ];
+    let names: Vec<&str> = holders.iter().map(|(n, _)| *n).collect();
+    let codes: Vec<String> = holders
+        .iter()
+        .map(|(n, extra)| issue_with(&key, n, *extra))
+        .collect();
+    for code in &codes {
+        let width = tillit_credential::render::qr_symbol(code).unwrap().width;
+        println!("{} characters: {width} modules a side", code.len());
+    }
     let cards: Vec<CardSpec> = codes
         .iter()
-        .zip(names)
+        .zip(&names)
         .map(|(code, name)| {
             spec(
                 Lang::Sv,
                 "Parkeringstillstånd",
-                &[("Namn", name), ("Registreringsnummer", "ABC 123")],
+                &[("Namn", *name), ("Registreringsnummer", "ABC 123")],
                 code,
             )
         })
         .collect();
 
     for (card, code) in cards.iter().zip(&codes) {
-        for dpi in [150, 300] {
+        for dpi in [300, 600] {
             let png = render_png(card, dpi).unwrap();
             let read = decode_qr(&png);
             assert_eq!(&read, code, "PNG at {dpi} dpi");
@@ -281,7 +306,8 @@ fn png_size_follows_the_resolution() {
 fn what_cannot_be_drawn_is_refused() {
     let ok = spec(Lang::En, "Permit", &[("Name", "A")], "TL1:X");
     let many: Vec<(&str, &str)> = vec![("a", "b"); 7];
-    let cases: Vec<(&str, Result<Vec<u8>, CardError>, &str)> = vec![
+    type Drawn = Result<Vec<u8>, CardError>;
+    let cases: Vec<(&str, Drawn, &str)> = vec![
         ("no cards", render_pdf(&[]), "no cards"),
         (
             "seven fields",
