@@ -341,7 +341,8 @@ fn what_cannot_be_drawn_is_refused() {
 }
 
 /// 1,000 cards in one PDF (the batch of issue 8 is 10,000): time and size are printed and held
-/// to generous bounds (a debug build on a shared CI machine).
+/// to generous bounds (a debug build on a shared CI machine). Each card has its own TL1 code of
+/// the size `tillit issue` writes (85 modules a side).
 #[test]
 fn a_batch_of_a_thousand_cards() {
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
@@ -377,7 +378,9 @@ fn a_batch_of_a_thousand_cards() {
         png.len()
     );
     assert_eq!(page_count(&pdf), 1000);
-    assert!(time.as_secs() < 60, "1,000 cards took {time:?}");
+    // Measured here: ~25 s in a debug build, ~15 s in release (krilla's level-6 deflate of the
+    // QR outlines and the qrcode crate's mask choice are most of it).
+    assert!(time.as_secs() < 180, "1,000 cards took {time:?}");
     assert!(
         pdf.len() < 40_000_000,
         "1,000 cards are {} bytes",
