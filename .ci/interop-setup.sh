@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Installs the independent implementations the interop tests talk to (pinned versions, from PyPI).
+# Installs the independent implementations the interop tests talk to (pinned versions, from PyPI),
+# and Debian's poppler-utils (pdftotext, pdftoppm), with which crates/card's tests read the
+# printed card's text and QR code back from the PDF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check \
   -r interop/sdjwt/requirements.txt -r interop/cbor/requirements.txt
 python3 -c 'import sd_jwt, cbor2, cose; print("interop packages ready")'
+if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils
+fi
+pdftotext -v 2>&1 | head -n 1

@@ -185,6 +185,8 @@ fn verify_table() {
     };
     tampered.replace_range(sig_end - 2..sig_end - 1, flip);
 
+    let no_kid = python_style_sd_jwt(&f.key);
+
     let at_expiry: Vec<(&str, Value)> = vec![
         ("/valid", json!(false)),
         ("/steps/signature", json!(true)),
@@ -241,6 +243,26 @@ fn verify_table() {
                 ("/claims/name", json!("Kalle Anka")),
                 ("/claims/area/county", json!("Dalarna")),
             ],
+        },
+        Case {
+            name: "SD-JWT VC with no kid (PyPI sd-jwt's default), --cert the key that signed it",
+            args: args(&["verify", "--cert", key, &no_kid]),
+            stdin: None,
+            code: 0,
+            fields: vec![
+                ("/valid", json!(true)),
+                ("/steps/signature", json!(true)),
+                ("/steps/trusted_issuer", json!(true)),
+                ("/claims/given_name", json!("Åsa Ærø-Øberg")),
+                ("/claims/iss", json!("https://example.com/issuer")),
+            ],
+        },
+        Case {
+            name: "SD-JWT VC with no kid, --cert another key",
+            args: args(&["verify", "--cert", s(&f.spoofed_key), &no_kid]),
+            stdin: None,
+            code: 1,
+            fields: vec![("/valid", json!(false)), ("/steps/signature", json!(false))],
         },
         Case {
             name: "SD-JWT VC, signature altered",
@@ -380,6 +402,26 @@ fn verify_table() {
     ]);
 }
 
+/// An SD-JWT VC as the Python reference implementation (PyPI `sd-jwt`) writes it by default: no
+/// `kid` in the JWS header, an `iss` that no trust list names; signed with the private JWK `key`.
+fn python_style_sd_jwt(key: &Path) -> String {
+    use tillit_credential::sdjwt::Disclosure;
+    let jwk: tillit_crypto::Jwk =
+        serde_json::from_str(&std::fs::read_to_string(key).unwrap()).unwrap();
+    let key = tillit_crypto::SigningKey::from_jwk(&jwk).unwrap();
+    let given = Disclosure::new(Some("given_name"), json!("Åsa Ærø-Øberg")).unwrap();
+    let now = Utc::now().timestamp();
+    let payload = json!({"iss": "https://example.com/issuer", "iat": now - 60, "exp": now + 3600,
+        "vct": "https://ankeborg.se/vct/jaktkort", "_sd_alg": "sha-256", "_sd": [given.digest()]});
+    let Value::Object(header) = json!({"typ": "dc+sd-jwt"}) else {
+        unreachable!()
+    };
+    let jwt =
+        tillit_crypto::jws::sign_compact(header, &serde_json::to_vec(&payload).unwrap(), &key)
+            .unwrap();
+    format!("{jwt}~{}~", given.encoded())
+}
+
 #[test]
 fn verify_text_output() {
     let f = fixture();
@@ -472,6 +514,27 @@ fn batch_keeps_order_and_summarises() {
         assert_eq!(summary["invalid"], json!(2));
         assert!(summary["seconds"].as_f64().unwrap() >= 0.0);
         assert!(summary["per_second"].as_f64().unwrap() >= 0.0);
+    }
+    // --format json is the batch's only output format: accepted; text is a usage error.
+    for (format, code) in [("json", 1), ("text", 2)] {
+        let (got, out, err) = tillit(
+            &[
+                "verify",
+                "--cert",
+                s(&f.key),
+                "--batch",
+                &file,
+                "--format",
+                format,
+            ],
+            None,
+        );
+        assert_eq!(got, code, "--format {format}: {out}{err}");
+        if code == 1 {
+            assert_eq!(out.lines().count(), 6, "{out}");
+        } else {
+            assert!(err.contains("--batch"), "{err}");
+        }
     }
     let (code, _, err) = tillit(
         &[
@@ -611,6 +674,147 @@ fn keys_and_issue_usage() {
         first.pointer("/claims/cnf/jwk").is_some(),
         "holder key bound: {first}"
     );
+}
+
+/// `tillit issue --card-pdf/--card-png`: the printable card of a QR attestation. The card's PNG
+/// verifies through `tillit verify` itself; the PDF's text (with `pdftotext`, when installed)
+/// shows the chosen fields in the card's language.
+#[test]
+fn issue_draws_a_card() {
+    let f = fixture();
+    let key = s(&f.key);
+    let claims = f.path("claims.json");
+    let (pdf, png) = (f.path("card.pdf"), f.path("card-png.png"));
+    let issue = |extra: &[&str]| -> Vec<String> {
+        let mut a = args(&[
+            "issue",
+            "--key",
+            key,
+            "--type",
+            "https://ankeborg.se/vct/jaktkort",
+            "--claims",
+            &claims,
+            "--format",
+            "qr",
+        ]);
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let named = [
+        "--card-pdf",
+        &pdf,
+        "--card-png",
+        &png,
+        "--card-title",
+        "Jaktkort",
+        "--card-issuer",
+        "Ankeborgs kommun",
+        "--card-lang",
+        "sv",
+        "--card-field",
+        "name=Namn",
+        "--card-field",
+        "area.county=Län",
+    ];
+    let first = issue(&named);
+    let (code, out, err) = tillit(&first.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(code, 0, "{err}");
+    let tl1 = last_line(&out);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let (code, report, _) = tillit(&["verify", "--cert", key, &png], None);
+    assert_eq!(code, 0, "the card's PNG verifies: {report}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["claims"]["name"], json!("Kalle Anka"));
+    assert_eq!(
+        common_decode(&png),
+        tl1,
+        "the card carries the credential printed"
+    );
+    if Command::new("pdftotext").arg("-v").output().is_ok() {
+        let text = Command::new("pdftotext")
+            .args([&pdf, "-"])
+            .output()
+            .unwrap()
+            .stdout;
+        let text = String::from_utf8(text).unwrap();
+        for want in [
+            "Jaktkort",
+            "Ankeborgs kommun",
+            "Namn",
+            "Kalle Anka",
+            "Län",
+            "Dalarna",
+            "Giltig till",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text:?}");
+        }
+    } else {
+        println!(
+            "skipped the card's text: `pdftotext` is not installed (apt-get install poppler-utils)"
+        );
+    }
+
+    let pdf2 = f.path("card2.pdf");
+    check(vec![
+        Case {
+            name: "fields by default: the top-level texts (name, licence, sub)",
+            args: issue(&["--card-pdf", &pdf2]),
+            stdin: None,
+            code: 0,
+            fields: vec![],
+        },
+        Case {
+            name: "a card of an SD-JWT VC",
+            args: args(&[
+                "issue",
+                "--key",
+                key,
+                "--type",
+                "t",
+                "--claims",
+                &claims,
+                "--card-pdf",
+                &pdf2,
+            ]),
+            stdin: None,
+            code: 2,
+            fields: vec![],
+        },
+        Case {
+            name: "a field the claims do not have",
+            args: issue(&["--card-pdf", &pdf2, "--card-field", "plate"]),
+            stdin: None,
+            code: 2,
+            fields: vec![],
+        },
+        Case {
+            name: "a field that is an object",
+            args: issue(&["--card-pdf", &pdf2, "--card-field", "area"]),
+            stdin: None,
+            code: 2,
+            fields: vec![],
+        },
+        Case {
+            name: "an unknown card language",
+            args: issue(&["--card-pdf", &pdf2, "--card-lang", "fi"]),
+            stdin: None,
+            code: 2,
+            fields: vec![],
+        },
+        Case {
+            name: "a card with --count",
+            args: issue(&["--card-pdf", &pdf2, "--count", "2"]),
+            stdin: None,
+            code: 2,
+            fields: vec![],
+        },
+    ]);
+    assert!(std::fs::read(&pdf2).unwrap().starts_with(b"%PDF-"));
+}
+
+/// The text of the QR code in a PNG file, read as `tillit verify` reads it.
+fn common_decode(png: &str) -> String {
+    tillit_credential::render::decode_png(&std::fs::read(png).unwrap()).unwrap()
 }
 
 fn testdata() -> Option<PathBuf> {
@@ -939,6 +1143,35 @@ fn rules_eval_and_run() {
     let data = file("data.json", json!({"a": 40}));
     let passing = file("pass.json", rule(two_doses.clone()));
     let not_a_rule = file("bad.json", json!({"Logic": true}));
+    // Vaccinated at most 270 days before the validation clock.
+    let recent = file(
+        "recent.json",
+        rule(
+            json!({"not-after": [{"plusTime": [{"var": "external.validationClock"}, 0, "day"]},
+                                  {"plusTime": [{"var": "payload.v.0.dt"}, 270, "day"]}]}),
+        ),
+    );
+    let in_se = file(
+        "in-se.json",
+        rule(json!({"===": [{"var": "external.countryCode"}, "SE"]})),
+    );
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    let fresh = file("fresh.json", json!({"v": [{"dn": 2, "dt": today}]}));
+    let old_dose = file(
+        "old-dose.json",
+        json!({"v": [{"dn": 2, "dt": "2021-06-01"}]}),
+    );
+    // As 892 of the 1,364 published EU business-rule tests: no validationClock.
+    let no_clock = file(
+        "no-clock.json",
+        json!({"countryCode": "SE", "valueSets": {}, "exp": "2030-01-01T00:00:00Z"}),
+    );
+    let empty = file("empty.json", json!({}));
+    let clock_2023 = file(
+        "clock-2023.json",
+        json!({"validationClock": "2023-01-01T00:00:00Z", "countryCode": "SE"}),
+    );
+    let not_an_object = file("array.json", json!([1]));
     let cases: Vec<(Vec<&str>, i32, Option<Value>)> = vec![
         (
             vec!["rules", "eval", "--logic", &logic, "--data", &data],
@@ -957,6 +1190,143 @@ fn rules_eval_and_run() {
         ),
         (
             vec!["rules", "run", "--rule", &not_a_rule, "--payload", &payload],
+            2,
+            None,
+        ),
+        // The validation clock: --at, else the file's, else now; with or without --external.
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &fresh,
+                "--external",
+                &no_clock,
+            ],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--external",
+                &no_clock,
+            ],
+            1,
+            Some(json!({"result": "failed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--external",
+                &no_clock,
+                "--at",
+                "2021-06-05T00:00:00Z",
+            ],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--external",
+                &clock_2023,
+            ],
+            1,
+            Some(json!({"result": "failed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--external",
+                &clock_2023,
+                "--at",
+                "2021-06-05T00:00:00Z",
+            ],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--at",
+                "2021-06-05",
+            ],
+            2,
+            None,
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &old_dose,
+                "--at",
+                "2021-06-05T00:00:00Z",
+            ],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec!["rules", "run", "--rule", &recent, "--payload", &fresh],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        // The country code defaults to the rule's, with or without the file.
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &in_se,
+                "--payload",
+                &fresh,
+                "--external",
+                &empty,
+            ],
+            0,
+            Some(json!({"result": "passed"})),
+        ),
+        (
+            vec![
+                "rules",
+                "run",
+                "--rule",
+                &recent,
+                "--payload",
+                &fresh,
+                "--external",
+                &not_an_object,
+            ],
             2,
             None,
         ),

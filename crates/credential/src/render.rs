@@ -24,8 +24,31 @@ fn render_error(e: impl std::fmt::Display) -> CredentialError {
     CredentialError::InvalidInput(format!("cannot render a QR code: {e}"))
 }
 
-/// The QR symbol for `text` at level Q: its width in modules and its dark modules, row by row.
-fn symbol(text: &str) -> Result<(u32, Vec<bool>), CredentialError> {
+/// A QR symbol as Tillit draws it (level [`EC_LEVEL`]), without its quiet zone: every drawer
+/// (PNG and SVG here, the printable card in `tillit-card`) adds [`QUIET_ZONE`] modules around it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrSymbol {
+    /// Modules per side.
+    pub width: u32,
+    /// Whether each module is dark, row by row (`width × width` entries).
+    pub dark: Vec<bool>,
+}
+
+impl QrSymbol {
+    /// Whether the module in column `x`, row `y` is dark (outside the symbol: light).
+    pub fn is_dark(&self, x: u32, y: u32) -> bool {
+        x < self.width
+            && y < self.width
+            && self
+                .dark
+                .get(y as usize * self.width as usize + x as usize)
+                .copied()
+                .unwrap_or(false)
+    }
+}
+
+/// The QR symbol for `text` at level Q.
+pub fn qr_symbol(text: &str) -> Result<QrSymbol, CredentialError> {
     let code =
         QrCode::with_error_correction_level(text.as_bytes(), EC_LEVEL).map_err(render_error)?;
     let width = u32::try_from(code.width()).map_err(render_error)?;
@@ -34,12 +57,13 @@ fn symbol(text: &str) -> Result<(u32, Vec<bool>), CredentialError> {
         .into_iter()
         .map(|c| c == Color::Dark)
         .collect();
-    Ok((width, dark))
+    Ok(QrSymbol { width, dark })
 }
 
 /// Render `text` as a black-on-white PNG, `module_px` pixels per module (at least 1), with a quiet zone.
 pub fn render_png(text: &str, module_px: u32) -> Result<Vec<u8>, CredentialError> {
-    let (width, dark) = symbol(text)?;
+    let symbol = qr_symbol(text)?;
+    let width = symbol.width;
     let scale = module_px.max(1);
     let side = width
         .checked_add(2 * QUIET_ZONE)
@@ -50,10 +74,7 @@ pub fn render_png(text: &str, module_px: u32) -> Result<Vec<u8>, CredentialError
         let (mx, my) = (x / scale, y / scale);
         let inside = (QUIET_ZONE..QUIET_ZONE + width).contains(&mx)
             && (QUIET_ZONE..QUIET_ZONE + width).contains(&my);
-        let is_dark = inside && {
-            let index = (my - QUIET_ZONE) as usize * width as usize + (mx - QUIET_ZONE) as usize;
-            dark.get(index).copied().unwrap_or(false)
-        };
+        let is_dark = inside && symbol.is_dark(mx - QUIET_ZONE, my - QUIET_ZONE);
         Luma([if is_dark { 0 } else { 255 }])
     });
     let mut out = Vec::new();
@@ -65,7 +86,7 @@ pub fn render_png(text: &str, module_px: u32) -> Result<Vec<u8>, CredentialError
 /// Render `text` as a scalable SVG (one path; 1 unit per module, quiet zone included).
 pub fn render_svg(text: &str) -> Result<String, CredentialError> {
     use std::fmt::Write;
-    let (width, dark) = symbol(text)?;
+    let QrSymbol { width, dark } = qr_symbol(text)?;
     let side = width + 2 * QUIET_ZONE;
     let mut path = String::new();
     for (i, is_dark) in dark.iter().enumerate() {

@@ -109,6 +109,8 @@ pub struct TrustStore {
     by_cose_kid: HashMap<Vec<u8>, Vec<usize>>,
     /// Issuer id → positions in `keys`, ascending.
     by_issuer: HashMap<String, Vec<usize>>,
+    /// Positions of the keys trusted directly, with no issuer (`--cert`), ascending.
+    pinned: Vec<usize>,
     status_lists: BTreeMap<String, StatusList>,
     rules: Vec<tillit_certlogic::rule::Rule>,
     value_sets: serde_json::Map<String, serde_json::Value>,
@@ -139,8 +141,9 @@ impl TrustStore {
         index(&mut self.by_jwt_kid, thumbprint.clone(), at);
         index(&mut self.by_thumbprint, thumbprint, at);
         index(&mut self.by_cose_kid, key.cose_kid.clone(), at);
-        if let Some(issuer) = &key.issuer {
-            index(&mut self.by_issuer, issuer.id.clone(), at);
+        match &key.issuer {
+            Some(issuer) => index(&mut self.by_issuer, issuer.id.clone(), at),
+            None => self.pinned.push(at),
         }
         self.keys.push(key);
     }
@@ -235,6 +238,12 @@ impl TrustStore {
     /// Keys that belong to the issuer with id `iss`.
     pub fn keys_for_issuer(&self, iss: &str) -> Vec<&TrustedKey> {
         self.at(self.by_issuer.get(iss))
+    }
+
+    /// The keys trusted directly, with no issuer metadata (a `--cert` key or certificate): they
+    /// vouch for any issuer name, so a signature that names no key may be checked against them.
+    pub fn pinned_keys(&self) -> Vec<&TrustedKey> {
+        self.at(Some(&self.pinned))
     }
 
     pub fn keys(&self) -> &[TrustedKey] {
@@ -427,6 +436,11 @@ mod tests {
             vec![thumb[2].clone()]
         );
         assert!(store.keys_for_issuer("iss-b").is_empty());
+        assert_eq!(
+            found(store.pinned_keys()),
+            vec![thumb[0].clone(), thumb[1].clone()],
+            "the keys without an issuer"
+        );
         assert!(store.keys_for_cose_kid(b"nope").is_empty());
     }
 }

@@ -858,6 +858,94 @@ fn tampered_inputs_fail_at_the_right_step() {
     assert!(sdjwt::verify_report(&shown, &f.trust, &want()).valid);
 }
 
+/// A JWS header with no `kid` (the PyPI `sd-jwt` reference implementation's default output):
+/// the issuer's keys by `iss`, then the keys trusted directly (pinned, no issuer) are tried. A
+/// `kid` that names no trusted key is not retried with the pinned keys.
+#[test]
+fn a_signature_that_names_no_kid_is_checked_against_the_pinned_keys() {
+    let f = fixture();
+    let pinned_only = |keys: &[&SigningKey]| {
+        let mut store = TrustStore::new();
+        for k in keys {
+            store.add_jwk(&k.verifying_key().to_jwk(), None).unwrap();
+        }
+        store
+    };
+    let stranger = SigningKey::generate(Algorithm::Es256).unwrap();
+    let mut python_style = base_payload(&f);
+    python_style.insert("iss".into(), json!("https://example.com/issuer"));
+    let python_style = Value::Object(python_style);
+    let no_kid = json!({"typ": "dc+sd-jwt"});
+    let signed = |header: &Value, payload: &Value, key: &SigningKey| {
+        format!("{}~", sign_raw(header.clone(), payload, key))
+    };
+    let ankeborg = Value::Object(base_payload(&f));
+    // (name, credential, store, valid, the step that fails)
+    let cases: Vec<(&str, String, TrustStore, bool, Option<Step>)> = vec![
+        (
+            "no kid, unknown iss, the pinned key signed it",
+            signed(&no_kid, &python_style, &f.issuer),
+            pinned_only(&[&f.issuer]),
+            true,
+            None,
+        ),
+        (
+            "no kid, two pinned keys, the second signed it",
+            signed(&no_kid, &python_style, &f.issuer),
+            pinned_only(&[&stranger, &f.issuer]),
+            true,
+            None,
+        ),
+        (
+            "no kid, a pinned key that did not sign it",
+            signed(&no_kid, &python_style, &stranger),
+            pinned_only(&[&f.issuer]),
+            false,
+            Some(Step::Signature),
+        ),
+        (
+            "no kid, iss of a listed issuer (by iss, as before)",
+            signed(&no_kid, &ankeborg, &f.issuer),
+            f.trust.clone(),
+            true,
+            None,
+        ),
+        (
+            "no kid, unknown iss, only issuer-bound keys: not tried",
+            signed(&no_kid, &python_style, &f.issuer),
+            f.trust.clone(),
+            false,
+            Some(Step::TrustedIssuer),
+        ),
+        (
+            "a kid that names no trusted key: the pinned key is not tried",
+            signed(
+                &json!({"typ": "dc+sd-jwt", "kid": "another-key"}),
+                &python_style,
+                &f.issuer,
+            ),
+            pinned_only(&[&f.issuer]),
+            false,
+            Some(Step::TrustedIssuer),
+        ),
+    ];
+    for (name, input, store, valid, failed) in &cases {
+        let report = sdjwt::verify_report(input, store, &opts(None, None));
+        assert_eq!(report.valid, *valid, "{name}: {:?}", report.errors);
+        if let Some(step) = failed {
+            assert_eq!(
+                report.steps.get(*step),
+                Some(false),
+                "{name}: {:?}",
+                report.steps
+            );
+        } else {
+            assert_eq!(report.steps.get(Step::Signature), Some(true), "{name}");
+            assert_eq!(report.steps.get(Step::TrustedIssuer), Some(true), "{name}");
+        }
+    }
+}
+
 #[test]
 fn business_rules_for_the_vct_run_on_disclosed_claims() {
     let rule = |id: &str, ty: &str, logic: Value| {

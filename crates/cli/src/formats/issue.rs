@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use chrono::{Duration, Utc};
 use serde_json::{json, Map, Value};
+use tillit_card::{CardSpec, Lang, Validity};
 use tillit_credential::qr::{self, Attestation};
 use tillit_credential::sdjwt::{self, ClaimPath, IssueOptions, VcInput};
 use tillit_crypto::{Jwk, SigningKey};
@@ -18,6 +19,8 @@ use super::common;
 
 /// Pixels per QR module in `--png` images (a version-10 code becomes about 520 px wide).
 const PNG_MODULE_PX: u32 = 8;
+/// The resolution of `--card-png` (a card printer's).
+const CARD_PNG_DPI: u32 = 300;
 
 const ISSUE_HELP: &str = "\
 The claims file is a JSON object with the attestation's own claims. A top-level string
@@ -33,12 +36,23 @@ key itself (`tillit verify --cert key.jwk`); in a trust bundle use the issuer id
 --count N signs N credentials (one per line) and writes the issuance rate to standard
 error as {\"issued\", \"seconds\", \"per_second\"}: a whole-process issuance benchmark.
 
+--card-pdf/--card-png draw the QR attestation (--format qr) as a printable ID-1 card
+(85.60 × 53.98 mm; PNG at 300 dpi): the type's name (--card-title, default: --type), the
+issuer's name (--card-issuer, default: --issuer), the holder fields, the validity and the
+QR code, with the fixed labels in --card-lang (sv, da, nb, en). The holder fields are the
+claims named by --card-field CLAIM[=LABEL] (repeatable, in order; `area.county` reaches
+into an object); without it, every top-level claim that is a text, number or list of them
+(at most 6).
+
 Examples:
   tillit keys generate --out issuer.jwk
   tillit issue --key issuer.jwk --type https://ankeborg.se/vct/parking --claims permit.json \\
       --sd plate --valid-for 365d
   tillit issue --key issuer.jwk --type https://ankeborg.se/vct/parking --claims permit.json \\
-      --format qr --png card.png";
+      --format qr --png qr.png
+  tillit issue --key issuer.jwk --type https://ankeborg.se/vct/parking --claims permit.json \\
+      --format qr --card-pdf card.pdf --card-title Parkeringstillstånd \\
+      --card-issuer 'Ankeborgs kommun' --card-lang sv --card-field name=Namn --card-field plate=Regnr";
 
 /// The credential format to issue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +98,24 @@ pub struct IssueArgs {
     /// Also write the QR code as an SVG image.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Also draw the QR attestation as a printable card (PDF, ID-1 page; needs --format qr).
+    #[arg(long = "card-pdf", value_name = "FILE")]
+    card_pdf: Option<PathBuf>,
+    /// Also draw the QR attestation as a printable card (PNG, 300 dpi; needs --format qr).
+    #[arg(long = "card-png", value_name = "FILE")]
+    card_png: Option<PathBuf>,
+    /// The card's title, the type's display name; default: --type.
+    #[arg(long = "card-title", value_name = "TEXT")]
+    card_title: Option<String>,
+    /// The issuer's name on the card; default: --issuer (the issuer id).
+    #[arg(long = "card-issuer", value_name = "NAME")]
+    card_issuer: Option<String>,
+    /// The language of the card's fixed labels (validity): sv, da, nb or en.
+    #[arg(long = "card-lang", value_name = "LANG", default_value = "en", value_parser = parse_lang)]
+    card_lang: Lang,
+    /// A holder field on the card: a claim (a.b reaches into an object), optionally =LABEL. Repeatable.
+    #[arg(long = "card-field", value_name = "CLAIM[=LABEL]")]
+    card_fields: Vec<String>,
     /// Issue this many credentials (one per line) and report the rate on standard error.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
@@ -103,10 +135,20 @@ struct Prepared {
 }
 
 pub fn run(args: IssueArgs) -> anyhow::Result<ExitCode> {
-    if args.count > 1 && (args.png.is_some() || args.svg.is_some()) {
-        bail!("--png/--svg draw one credential; they cannot be combined with --count");
+    let card = args.card_pdf.is_some() || args.card_png.is_some();
+    if args.count > 1 && (args.png.is_some() || args.svg.is_some() || card) {
+        bail!("--png/--svg/--card-pdf/--card-png draw one credential; they cannot be combined with --count");
+    }
+    if card && args.format != IssueFormat::Qr {
+        bail!("--card-pdf/--card-png: a card carries the QR attestation; add --format qr");
     }
     let prepared = prepare(&args)?;
+    // The card's fields are checked before anything is signed.
+    let card_fields = if card {
+        card_fields(&args.card_fields, &prepared)?
+    } else {
+        Vec::new()
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let start = Instant::now();
@@ -141,7 +183,94 @@ pub fn run(args: IssueArgs) -> anyhow::Result<ExitCode> {
             tillit_credential::render::render_svg(&last)?.as_bytes(),
         )?;
     }
+    if card {
+        let from = Utc::now().date_naive();
+        let until = (Utc::now() + prepared.valid_for).date_naive();
+        let spec = CardSpec {
+            title: args
+                .card_title
+                .clone()
+                .unwrap_or_else(|| prepared.vct.clone()),
+            issuer: args
+                .card_issuer
+                .clone()
+                .unwrap_or_else(|| prepared.issuer.clone()),
+            fields: card_fields,
+            validity: Validity::new(from, until)?,
+            lang: args.card_lang,
+            qr_text: last,
+        };
+        if let Some(path) = &args.card_pdf {
+            write_image(path, &tillit_card::render_pdf(std::slice::from_ref(&spec))?)?;
+        }
+        if let Some(path) = &args.card_png {
+            write_image(path, &tillit_card::render_png(&spec, CARD_PNG_DPI)?)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    s.parse().map_err(|e: tillit_card::CardError| e.to_string())
+}
+
+/// The card's holder fields as (label, value): the claims `--card-field` names, else every
+/// top-level claim that is a text, a number, a boolean or a list of them.
+fn card_fields(chosen: &[String], prepared: &Prepared) -> anyhow::Result<Vec<(String, String)>> {
+    let mut all = prepared.claims.clone();
+    if let Some(sub) = &prepared.subject {
+        all.insert("sub".into(), Value::String(sub.clone()));
+    }
+    let fields: Vec<(String, String)> = if chosen.is_empty() {
+        all.iter()
+            .filter_map(|(name, value)| shown(value).map(|v| (name.clone(), v)))
+            .collect()
+    } else {
+        let mut fields = Vec::with_capacity(chosen.len());
+        for choice in chosen {
+            let (path, label) = choice
+                .split_once('=')
+                .unwrap_or((choice.as_str(), choice.as_str()));
+            let mut value = all.get(path.split('.').next().unwrap_or_default());
+            for part in path.split('.').skip(1) {
+                value = value.and_then(|v| v.get(part));
+            }
+            let Some(value) = value else {
+                bail!("--card-field {choice:?}: the claims have no {path:?}");
+            };
+            let Some(text) = shown(value) else {
+                bail!("--card-field {choice:?}: {path:?} is an object; name one of its members, like {path}.name");
+            };
+            fields.push((label.to_string(), text));
+        }
+        fields
+    };
+    if fields.len() > tillit_card::MAX_FIELDS {
+        bail!(
+            "--card-pdf/--card-png: a card has room for {} holder fields, and the claims have {}; choose them with --card-field CLAIM[=LABEL]",
+            tillit_card::MAX_FIELDS,
+            fields.len()
+        );
+    }
+    Ok(fields)
+}
+
+/// A claim as a card shows it: a text as it is, a number or boolean as JSON writes it, a list
+/// of those joined with ", "; an object is not shown.
+fn shown(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(value.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| match v {
+                Value::Array(_) => None,
+                other => shown(other),
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(", ")),
+        Value::Null | Value::Object(_) => None,
+    }
 }
 
 fn prepare(args: &IssueArgs) -> anyhow::Result<Prepared> {

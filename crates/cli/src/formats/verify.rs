@@ -76,8 +76,8 @@ pub struct VerifyArgs {
     /// Country of verification (ISO 3166 alpha-2) for the bundle's CertLogic acceptance rules.
     #[arg(long, value_name = "CC")]
     country: Option<String>,
-    /// Output format of the report.
-    #[arg(long, value_enum, default_value = "json", conflicts_with = "batch")]
+    /// Output format of the report (--batch writes JSON lines: json only).
+    #[arg(long, value_enum, default_value = "json")]
     format: OutputFormat,
     /// Verify every line of FILE (- for standard input): one JSON report per line, then a summary line.
     #[arg(long, value_name = "FILE")]
@@ -108,6 +108,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         country: args.country.clone(),
     };
     if let Some(file) = &args.batch {
+        if let OutputFormat::Text = args.format {
+            anyhow::bail!(
+                "--format text: --batch writes one JSON report per line; use --format json (the default)"
+            );
+        }
         let threads = match args.threads {
             Some(n) => usize::from(n),
             None => std::thread::available_parallelism().map_or(1, usize::from),

@@ -371,7 +371,10 @@ fn run(
     run.done(Some(verified))
 }
 
-/// Issuer key lookup: header `kid` in the store; else the `x5c` leaf; else every key of `iss`.
+/// Issuer key lookup: header `kid` in the store; else the `x5c` leaf; else every key of `iss`;
+/// and, when the header names no `kid`, the keys trusted directly (pinned, no issuer): the Python
+/// reference implementation (PyPI `sd-jwt`) writes no `kid` unless asked to. A `kid` that names
+/// no trusted key is not retried with the pinned keys: it names another key.
 fn candidate_keys<'t>(
     sd: &SdJwt,
     trust: &'t TrustStore,
@@ -399,10 +402,16 @@ fn candidate_keys<'t>(
             return Ok(keys);
         }
     }
-    if let Some(iss) = sd.payload().get("iss").and_then(Value::as_str) {
-        return Ok(trust.keys_for_issuer(iss));
+    let mut keys = sd
+        .payload()
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(|iss| trust.keys_for_issuer(iss))
+        .unwrap_or_default();
+    if !sd.header().contains_key("kid") {
+        keys.extend(trust.pinned_keys());
     }
-    Ok(Vec::new())
+    Ok(keys)
 }
 
 /// Envelope rules of the SD-JWT VC draft: `vct` present, registered claims not selectively disclosed.
