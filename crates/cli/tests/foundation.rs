@@ -358,6 +358,41 @@ fn sigterm_exits_within_the_grace_period_despite_hung_requests() {
     assert!(verify.status.success(), "{verify:?}");
 }
 
+#[test]
+fn demo_fills_ankeborg_and_its_permits_verify_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        // A second run finds Ankeborg again and adds a type version and three more permits.
+        let out = run(tillit(dir.path()).args(["demo", "--out", "demo"]));
+        assert!(out.status.success(), "round {round}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Ankeborgs kommun"), "{text}");
+        assert!(text.contains(&format!("version {}", round + 1)), "{text}");
+    }
+    let demo = dir.path().join("demo");
+    for file in [
+        "permit-1.qr.txt",
+        "permit-1.sd-jwt",
+        "permit-1.card.pdf",
+        "ankeborg-issuer.jwks",
+    ] {
+        assert!(demo.join(file).is_file(), "{file}");
+    }
+    let pdf = std::fs::read(demo.join("permit-1.card.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    for permit in ["permit-1.qr.txt", "permit-2.sd-jwt"] {
+        let verify = run(tillit(dir.path()).args([
+            "verify",
+            "--cert",
+            "demo/ankeborg-issuer.jwks",
+            &format!("@demo/{permit}"),
+        ]));
+        assert!(verify.status.success(), "{permit}: {verify:?}");
+    }
+    let audit = run(tillit(dir.path()).args(["audit", "verify"]));
+    assert!(audit.status.success(), "{audit:?}");
+}
+
 fn write_lines(path: &Path, lines: &[&str]) {
     let mut text = lines.join("\n");
     text.push('\n');

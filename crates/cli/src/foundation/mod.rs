@@ -1,4 +1,4 @@
-//! serve, healthcheck, config show, admin bootstrap, audit export|verify, backup.
+//! serve, healthcheck, config show, admin bootstrap, audit export|verify, backup, demo.
 //!
 //! Each command is a thin shell over `tillit_server` (configuration, start-up, operations); this
 //! module only parses arguments, prints and chooses the exit code.
@@ -12,6 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tillit_server::ops::{AuditVerdict, BackupOutcome};
 use tillit_server::Config;
+
+mod demo;
 
 /// Where the configuration comes from.
 #[derive(clap::Args, Debug, Clone)]
@@ -48,6 +50,15 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Fill the data folder with the demo municipality Ankeborg: a parking-permit type, three
+    /// permits (one revoked), a printable card; and say how to verify them.
+    Demo {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Where to write the permits, the card and the issuer's keys.
+        #[arg(long, value_name = "DIR", default_value = "tillit-demo")]
+        out: PathBuf,
+    },
     /// Write a consistent copy of the (running) SQLite database.
     Backup {
         #[command(flatten)]
@@ -98,6 +109,10 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Config(ConfigCommand::Show(c)) => {
             print!("{}", c.load()?.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { config, out } => {
+            demo::run(config.load()?, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { config, addr } => {
