@@ -1,9 +1,9 @@
 //! tillit-store: all SQL of Tillit, behind one small API.
 //!
 //! # Shape
-//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency` — each with its
-//!   domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`], [`KeyRepo`],
-//!   [`AuditRepo`], [`IdempotencyRepo`]), its SQL and its row decoding, implemented once for
+//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency`, `access` — each
+//!   with its domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`], [`KeyRepo`],
+//!   [`AuditRepo`], [`IdempotencyRepo`], [`AccessRepo`]), its SQL and its row decoding, implemented once for
 //!   [`Store`]. Servers hold a `Store` (cheap to clone) and `use tillit_store::prelude::*`.
 //! - What differs between the engines lives in `db` alone: connection pools, the value codec
 //!   (SQLite: UUID and RFC 3339 text; PostgreSQL: native `uuid` and `timestamptz`), and how a
@@ -52,6 +52,7 @@
     )
 )]
 
+mod access;
 mod audit;
 mod db;
 mod error;
@@ -66,6 +67,7 @@ mod tokens;
 use std::path::Path;
 use std::time::Duration;
 
+pub use access::{AccessDocumentVersion, AccessRepo};
 pub use audit::{AuditRepo, TreeHeadRecord};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRepo, IdempotentResponse};
@@ -76,6 +78,7 @@ pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
 pub mod prelude {
+    pub use crate::{AccessDocumentVersion, AccessRepo};
     pub use crate::{
         ApiToken, ApiTokenRepo, AuditRepo, Backend, IdempotencyRepo, IdempotentResponse, KeyRepo,
         KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo, Scope, SigningKeyRecord,
