@@ -45,6 +45,12 @@ pub enum Permission {
     ReadOrgs,
     /// Read audit entries.
     ReadAudit,
+    /// Import the access document.
+    ManageAccess,
+    /// Export the access document, list rights and violations.
+    ReadAccess,
+    /// Ask for access decisions (and record exercises).
+    CheckAccess,
 }
 
 /// Decides whether `principal` may do `permission`. Today only super-admin tokens exist, and they

@@ -20,6 +20,8 @@
     )
 )]
 
+pub mod access;
+mod access_api;
 pub mod app;
 mod audit_api;
 pub mod auth;

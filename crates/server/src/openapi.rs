@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{audit_api, health, orgs};
+use crate::{access_api, audit_api, health, orgs};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -30,6 +30,11 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         audit_api::audit_keys,
         audit_api::inclusion_proof,
         audit_api::consistency_proof,
+        access_api::import,
+        access_api::export,
+        access_api::check,
+        access_api::user_rights,
+        access_api::violations,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -37,6 +42,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "operations", description = "Health, readiness, metrics, API description"),
         (name = "organisations", description = "Organisations (tenants)"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
+        (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
     )
 )]
 pub struct ApiDoc;
