@@ -459,16 +459,16 @@ fn json_object<T: serde::de::DeserializeOwned>(
         ));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') {
-        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-            return Err(ApiError::Validation {
-                detail: "the body must be a JSON object".into(),
-                errors: vec![FieldError {
-                    field: "body".into(),
-                    message: "must be a JSON object".into(),
-                }],
-            });
-        }
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    {
+        return Err(ApiError::Validation {
+            detail: "the body must be a JSON object".into(),
+            errors: vec![FieldError {
+                field: "body".into(),
+                message: "must be a JSON object".into(),
+            }],
+        });
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::Validation {
