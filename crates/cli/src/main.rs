@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod access;
 mod formats;
 mod foundation;
 
@@ -35,6 +36,9 @@ enum Command {
     /// Attestation formats: verify, issue, keys, rules, status lists, trust bundles (all offline).
     #[command(flatten)]
     Formats(formats::Command),
+    /// Access management: import/export the access document, decide (offline, on the database).
+    #[command(subcommand)]
+    Access(access::Command),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Foundation(cmd) => foundation::run(cmd),
         Command::Formats(cmd) => formats::run(cmd),
+        Command::Access(cmd) => access::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -545,3 +545,175 @@ fn config_show_masks_secrets_and_unknown_keys_fail() {
         );
     }
 }
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../access/examples")
+        .join(name)
+}
+
+#[test]
+fn access_import_export_and_check_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = |out: &Output| out.status.code().unwrap_or(-1);
+    // Before any import: export and check are input errors.
+    let out = run(tillit(dir.path()).args(["access", "export"]));
+    assert_eq!(code(&out), 2, "{out:?}");
+
+    let nurse = example("nurse-two-employments.yaml");
+    let out = run(tillit(dir.path()).args(["access", "import"]).arg(&nurse));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("version 1"), "{stdout}");
+
+    // (arguments, exit code, text on stdout)
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--scope-kind",
+                "organisation",
+                "--scope-id",
+                "rigshospitalet",
+                "--loa",
+                "substantial",
+                "--at",
+                "2025-06-02T10:00:00Z",
+            ],
+            0,
+            "via assignment tildeling-1",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--scope-kind",
+                "organisation",
+                "--scope-id",
+                "knoglen",
+                "--loa",
+                "substantial",
+                "--at",
+                "2025-06-02",
+            ],
+            1,
+            "only within organisation rigshospitalet",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--scope-kind",
+                "organisation",
+                "--scope-id",
+                "rigshospitalet",
+                "--loa",
+                "low",
+            ],
+            1,
+            "this login is Low",
+        ),
+        (
+            &["--user", "knoglen201", "--right", "ordinationsret"],
+            1,
+            "no assignment of user knoglen201",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--loa",
+                "extreme",
+            ],
+            2,
+            "",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--at",
+                "yesterday",
+            ],
+            2,
+            "",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--amount",
+                "-5",
+            ],
+            2,
+            "",
+        ),
+        (
+            &[
+                "--user",
+                "riget",
+                "--right",
+                "ordinationsret",
+                "--scope-kind",
+                "organisation",
+            ],
+            2,
+            "",
+        ),
+        (&["--user", "riget"], 2, ""),
+    ];
+    for (args, want, text) in cases {
+        let out = run(tillit(dir.path()).args(["access", "check"]).args(*args));
+        assert_eq!(code(&out), *want, "{args:?}: {out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(text), "{args:?}: {stdout}");
+    }
+
+    // A refused document names every bad entry, exits 2 and changes nothing.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "classifications: [{ id: k }]\nroles:\n  - { id: a, classifications: [k], inherits: [b] }\n  - { id: b, classifications: [k], inherits: [a] }\npersons: [{ id: p }]\nusers: [{ id: u, person: p }]\nassignments: [{ id: x, user: u, roles: [nope] }]\n",
+    )
+    .unwrap();
+    let out = run(tillit(dir.path()).args(["access", "import"]).arg(&bad));
+    assert_eq!(code(&out), 2, "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for entry in ["roles[a]", "roles[b]", "assignments[x]"] {
+        assert!(stderr.contains(entry), "{entry} not named: {stderr}");
+    }
+    let out = run(tillit(dir.path()).args(["access", "import", "missing.yaml"]));
+    assert_eq!(code(&out), 2, "{out:?}");
+
+    // Export round-trips: the exported JSON imports as version 2 and exports the same.
+    let exported = dir.path().join("model.json");
+    let out = run(tillit(dir.path())
+        .args(["access", "export", "--out"])
+        .arg(&exported));
+    assert!(out.status.success(), "{out:?}");
+    let first = std::fs::read_to_string(&exported).unwrap();
+    let out = run(tillit(dir.path()).args(["access", "import"]).arg(&exported));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("version 2"),
+        "{out:?}"
+    );
+    let out = run(tillit(dir.path()).args(["access", "export"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), first);
+
+    // Both imports are in the audit log, which verifies.
+    let out = run(tillit(dir.path()).args(["audit", "verify"]));
+    assert!(out.status.success(), "{out:?}");
+}

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{attestations, audit_api, health, orgs};
+use crate::{access_api, attestations, audit_api, health, orgs};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -153,7 +153,32 @@ pub fn route_table() -> RouteTable {
         .add(
             post.clone(),
             "/v1/verify",
-            route(post, attestations::verify_online),
+            route(post.clone(), attestations::verify_online),
+        )
+        .add(
+            post.clone(),
+            "/v1/access/import",
+            route(post.clone(), access_api::import),
+        )
+        .add(
+            get.clone(),
+            "/v1/access/export",
+            route(get.clone(), access_api::export),
+        )
+        .add(
+            post.clone(),
+            "/v1/access/check",
+            route(post.clone(), access_api::check),
+        )
+        .add(
+            get.clone(),
+            "/v1/access/users/{id}/rights",
+            route(get.clone(), access_api::user_rights),
+        )
+        .add(
+            get.clone(),
+            "/v1/access/violations",
+            route(get, access_api::violations),
         )
 }
 

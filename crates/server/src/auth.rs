@@ -53,6 +53,12 @@ pub enum Permission {
     RevokeAttestation,
     /// Read the register of issued attestations.
     ReadAttestations,
+    /// Import the access document.
+    ManageAccess,
+    /// Export the access document, list rights and violations.
+    ReadAccess,
+    /// Ask for access decisions (and record exercises).
+    CheckAccess,
 }
 
 /// Decides whether `principal` may do `permission`. Today only super-admin tokens exist, and they

@@ -20,6 +20,8 @@
     )
 )]
 
+pub mod access;
+mod access_api;
 pub mod app;
 pub mod attestations;
 mod audit_api;

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{attestations, audit_api, health, orgs};
+use crate::{access_api, attestations, audit_api, health, orgs};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -41,6 +41,11 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         attestations::status_list,
         attestations::issuer_metadata,
         attestations::verify_online,
+        access_api::import,
+        access_api::export,
+        access_api::check,
+        access_api::user_rights,
+        access_api::violations,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -49,6 +54,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "organisations", description = "Organisations (tenants)"),
         (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
+        (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
     )
 )]
 pub struct ApiDoc;

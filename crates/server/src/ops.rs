@@ -223,3 +223,67 @@ pub async fn verify_export_file(
         Err(v) => AuditVerdict::Broken(format!("{}: {v}", file.display())),
     })
 }
+
+/// `tillit access import FILE`: reads a JSON or YAML access document (by extension: `.json`,
+/// `.yaml`/`.yml`; otherwise by its first character), and imports it as the new version in force,
+/// all or nothing, with its `access.import` audit entry (actor `system:cli`).
+pub async fn access_import(
+    config: Config,
+    file: &Path,
+) -> Result<crate::access::Imported, ServerError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ServerError::Io {
+        context: format!("cannot read {}", file.display()),
+        source: e,
+    })?;
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let document = match ext.as_deref() {
+        Some("json") => tillit_access::Document::from_json(&text),
+        Some("yaml" | "yml") => tillit_access::Document::from_yaml(&text),
+        _ => tillit_access::Document::parse(&text),
+    }
+    .map_err(crate::access::AccessServiceError::from)?;
+    let (document, model) = crate::access::compile(document).await?;
+    let store = open_store(&config).await?;
+    let result = crate::access::import(
+        &store,
+        None,
+        &document,
+        model,
+        "system:cli",
+        Utc::now(),
+        &|_| Ok(None),
+    )
+    .await;
+    store.close().await;
+    Ok(result?)
+}
+
+/// `tillit access export`: the document in force as JSON; `None` before the first import.
+pub async fn access_export(config: Config) -> Result<Option<String>, ServerError> {
+    use tillit_store::AccessRepo as _;
+    let store = open_store(&config).await?;
+    let result = store.latest_access_document().await;
+    store.close().await;
+    Ok(result?.map(|d| d.document))
+}
+
+/// `tillit access check`: decides `request` on the document in force (with the exercises
+/// recorded on its object; a CLI check records nothing).
+pub async fn access_check(
+    config: Config,
+    mut request: tillit_access::CheckRequest,
+) -> Result<tillit_access::Decision, ServerError> {
+    request.record = false;
+    let store = open_store(&config).await?;
+    let result = async {
+        let cache = crate::access::AccessCache::default();
+        let loaded = cache.model(&store).await?;
+        crate::access::decide(&store, &loaded, &request, "system:cli", Utc::now()).await
+    }
+    .await;
+    store.close().await;
+    Ok(result?.0)
+}

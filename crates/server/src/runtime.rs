@@ -37,6 +37,8 @@ pub enum ServerError {
     Http(String),
     #[error("audit log: {0}")]
     Audit(String),
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessServiceError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -148,6 +150,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         metrics: Metrics::default(),
         keys,
         audit_written: Arc::new(Notify::new()),
+        access: crate::access::AccessCache::default(),
     })
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tillit_store::Store;
 use tokio::sync::Notify;
 
+use crate::access::AccessCache;
 use crate::config::Config;
 use crate::keys::KeyService;
 use crate::metrics::Metrics;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub keys: KeyService,
     /// Woken after every audited write so the tree-head job can count new entries.
     pub audit_written: Arc<Notify>,
+    /// The compiled access model in force, refreshed from the store (see `access`).
+    pub access: AccessCache,
 }

@@ -1,9 +1,10 @@
 //! tillit-store: all SQL of Tillit, behind one small API.
 //!
 //! # Shape
-//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency`, `attestations` — each with its
-//!   domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`], [`KeyRepo`],
-//!   [`AuditRepo`], [`IdempotencyRepo`]), its SQL and its row decoding, implemented once for
+//! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency`, `attestations`,
+//!   `access` — each with its domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`],
+//!   [`KeyRepo`], [`AuditRepo`], [`IdempotencyRepo`], [`AttestationRepo`], [`AccessRepo`]), its
+//!   SQL and its row decoding, implemented once for
 //!   [`Store`]. Servers hold a `Store` (cheap to clone) and `use tillit_store::prelude::*`.
 //! - What differs between the engines lives in `db` alone: connection pools, the value codec
 //!   (SQLite: UUID and RFC 3339 text; PostgreSQL: native `uuid` and `timestamptz`), and how a
@@ -52,6 +53,7 @@
     )
 )]
 
+mod access;
 mod attestations;
 mod audit;
 mod db;
@@ -67,6 +69,7 @@ mod tokens;
 use std::path::Path;
 use std::time::Duration;
 
+pub use access::{AccessDocumentVersion, AccessRepo};
 pub use attestations::{
     AttestationRecord, AttestationRepo, AttestationTypeRecord, NewAttestation, NewAttestationType,
     Signed, StatusAllocation, StatusListRecord, StatusUpdate, STATUS_BITS, STATUS_CAPACITY,
@@ -81,6 +84,7 @@ pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
 pub mod prelude {
+    pub use crate::{AccessDocumentVersion, AccessRepo};
     pub use crate::{
         ApiToken, ApiTokenRepo, AttestationRepo, AuditRepo, Backend, IdempotencyRepo,
         IdempotentResponse, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo,

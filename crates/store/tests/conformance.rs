@@ -123,6 +123,8 @@ conformance!(
     idempotent_responses_are_stored_with_the_change,
     dropped_writes_commit_whole_or_not_at_all,
     a_writable_database_is_ready_for_writes,
+    access_documents_are_versioned_with_their_audit_entries,
+    access_exercises_are_recorded_per_object,
 );
 
 #[tokio::test]
@@ -988,6 +990,116 @@ mod cases {
             .await?;
         // The check writes nothing.
         ensure!(store.audit_count().await? == 0, "the check wrote an entry");
+        Ok(())
+    }
+
+    pub async fn access_documents_are_versioned_with_their_audit_entries(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        ensure!(store.latest_access_version().await?.is_none());
+        ensure!(store.latest_access_document().await?.is_none());
+        let version = |v: u64, doc: &str| AccessDocumentVersion {
+            version: v,
+            document: doc.to_owned(),
+            imported_by: "token:a".to_owned(),
+            imported_at: t(i64::try_from(v).unwrap()),
+        };
+        let import_event = |v: u64| event("access.import", None, &v.to_string());
+        // Versions start at 1 and follow one another; any other number is a conflict.
+        for wrong in [0, 2] {
+            match store
+                .import_access_document(version(wrong, "{}"), import_event(wrong), None)
+                .await
+            {
+                Err(StoreError::Conflict { .. }) => {}
+                other => bail!("version {wrong} first: expected Conflict, got {other:?}"),
+            }
+        }
+        let first = store
+            .import_access_document(
+                version(1, r#"{"users":[]}"#),
+                import_event(1),
+                Some(response("token:a", "imp-1", "1")),
+            )
+            .await?;
+        ensure!(first.imported_at == t(1).trunc_subsecs(6));
+        ensure!(store.latest_access_version().await? == Some(1));
+        ensure!(
+            store
+                .idempotent_response("token:a", "imp-1")
+                .await?
+                .is_some(),
+            "the idempotent response is stored with the import"
+        );
+        let second = store
+            .import_access_document(version(2, r#"{"roles":[]}"#), import_event(2), None)
+            .await?;
+        ensure!(store.latest_access_version().await? == Some(2));
+        ensure!(store.latest_access_document().await? == Some(second));
+        // A stale import (another instance imported version 2 first) changes nothing.
+        match store
+            .import_access_document(version(2, "{}"), import_event(2), None)
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            other => bail!("stale version: expected Conflict, got {other:?}"),
+        }
+        // A reused idempotency key refuses the whole import.
+        match store
+            .import_access_document(
+                version(3, "{}"),
+                import_event(3),
+                Some(response("token:a", "imp-1", "3")),
+            )
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            other => bail!("reused key: expected Conflict, got {other:?}"),
+        }
+        ensure!(store.latest_access_version().await? == Some(2));
+        let log = verified_log(&store).await?;
+        let imports: Vec<_> = log
+            .iter()
+            .filter(|e| e.action == "access.import")
+            .filter_map(|e| e.object_id.as_deref())
+            .collect();
+        ensure!(imports == ["1", "2"], "audit entries {imports:?}");
+        Ok(())
+    }
+
+    pub async fn access_exercises_are_recorded_per_object(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        let exercise = |user: &str, right: &str, object: &str, sec: i64| tillit_access::Exercise {
+            user: user.to_owned(),
+            person: (user == "anna").then(|| "p-anna".to_owned()),
+            right: right.to_owned(),
+            object: object.to_owned(),
+            at: tillit_access::Timestamp(t(sec).trunc_subsecs(6)),
+        };
+        let ev = || event("access.exercise", None, "sag-1");
+        ensure!(store.exercises_on("sag-1").await?.is_empty());
+        let a = exercise("anna", "tildele", "sag-1", 1);
+        store.record_exercise(a.clone(), 0, ev(), t(1)).await?;
+        let b = exercise("bo", "godkende", "sag-1", 2);
+        // A decision that saw no exercise on sag-1 is stale now: nothing is written.
+        match store.record_exercise(b.clone(), 0, ev(), t(2)).await {
+            Err(StoreError::Conflict { .. }) => {}
+            other => bail!("stale count: expected Conflict, got {other:?}"),
+        }
+        store.record_exercise(b.clone(), 1, ev(), t(2)).await?;
+        let other = exercise("bo", "tildele", "sag-2", 3);
+        store.record_exercise(other.clone(), 0, ev(), t(3)).await?;
+        ensure!(store.exercises_on("sag-1").await? == vec![a, b]);
+        ensure!(store.exercises_on("sag-2").await? == vec![other]);
+        ensure!(store.exercises_on("sag-3").await?.is_empty());
+        let log = verified_log(&store).await?;
+        ensure!(
+            log.iter().filter(|e| e.action == "access.exercise").count() == 3,
+            "one audit entry per recorded exercise, none for the refused one"
+        );
         Ok(())
     }
 }

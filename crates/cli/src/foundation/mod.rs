@@ -24,7 +24,7 @@ pub struct ConfigArg {
 }
 
 impl ConfigArg {
-    fn load(&self) -> anyhow::Result<Config> {
+    pub(crate) fn load(&self) -> anyhow::Result<Config> {
         Ok(Config::load(self.config.as_deref())?)
     }
 }
@@ -208,7 +208,7 @@ fn read_jwks(path: &std::path::Path) -> anyhow::Result<Vec<tillit_crypto::Jwk>> 
     keys.with_context(|| format!("{} is not a JWK or JWKS", path.display()))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,852 @@
+//! Access management over HTTP, on both backends: the seed's four worked examples imported from
+//! `crates/access/examples/` and decided over `POST /v1/access/check`; refused imports; per-object
+//! separation of duties with recorded exercises; effective rights; export round trips;
+//! idempotent imports; a model kept fresh when another instance imports; bad input → 4xx.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{backend_tests, Backend, TestServer};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{json, Value};
+use tillit_store::{AccessDocumentVersion, AccessRepo};
+
+backend_tests!(
+    the_four_worked_examples_decide_as_the_seed_describes,
+    a_refused_import_names_every_bad_entry_and_changes_nothing,
+    recorded_exercises_enforce_per_object_separation_of_duties,
+    effective_rights_and_violations,
+    export_round_trips_and_imports_are_idempotent,
+    another_instance_s_import_is_picked_up_within_the_ttl,
+    bad_input_is_a_4xx_problem,
+);
+
+fn example(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../access/examples")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn media_type(name: &str) -> &'static str {
+    if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/yaml"
+    }
+}
+
+/// POST a raw body with the admin token: status and JSON body.
+async fn post_raw(s: &TestServer, path: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = s
+        .client
+        .post(s.url(path))
+        .header(AUTHORIZATION, s.auth())
+        .header(CONTENT_TYPE, ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })),
+    )
+}
+
+async fn import(s: &TestServer, ct: &str, text: &str) -> (u16, Value) {
+    post_raw(s, "/v1/access/import", ct, text.as_bytes().to_vec()).await
+}
+
+async fn import_ok(s: &TestServer, ct: &str, text: &str) -> u64 {
+    let (status, body) = import(s, ct, text).await;
+    assert_eq!(status, 201, "{}: import: {body}", s.backend);
+    body["version"].as_u64().unwrap()
+}
+
+async fn check(s: &TestServer, body: Value) -> Value {
+    let r = s.post_json("/v1/access/check", &body).await;
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{}: check {body}: {v}", s.backend);
+    v
+}
+
+/// One row of a decision table: the check, whether it is allowed, a fragment of its reasons and,
+/// when allowed, the inheritance path.
+struct Row {
+    check: Value,
+    allowed: bool,
+    reason: &'static str,
+    path: &'static [&'static str],
+}
+
+fn row(check: Value, allowed: bool, reason: &'static str, path: &'static [&'static str]) -> Row {
+    Row {
+        check,
+        allowed,
+        reason,
+        path,
+    }
+}
+
+fn at_org(user: &str, right: &str, org: &str, loa: Option<&str>, at: &str) -> Value {
+    let mut v = json!({"user": user, "right": right, "scope": {"kind": "organisation", "id": org}, "at": at});
+    if let Some(l) = loa {
+        v["loa"] = json!(l);
+    }
+    v
+}
+
+async fn run_table(s: &TestServer, name: &str, rows: &[Row]) {
+    for (i, r) in rows.iter().enumerate() {
+        let d = check(s, r.check.clone()).await;
+        let reasons = d["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let ctx = format!("{} {name} row {i} {}: {d}", s.backend, r.check);
+        assert_eq!(d["allowed"], json!(r.allowed), "{ctx}");
+        assert!(!reasons.is_empty(), "{ctx}: no reason");
+        assert!(reasons.contains(r.reason), "{ctx}: lacks {:?}", r.reason);
+        if r.allowed {
+            let path: Vec<&str> = d["via"]["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            assert_eq!(path, r.path, "{ctx}");
+            assert_eq!(d["via"]["role"], json!(r.path[0]), "{ctx}");
+        } else {
+            assert_eq!(d["via"], Value::Null, "{ctx}: a refusal with via");
+        }
+    }
+}
+
+const T: &str = "2025-06-02T10:00:00Z";
+
+async fn the_four_worked_examples_decide_as_the_seed_describes(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let sub = Some("substantial");
+
+    // Nurse with two employments: only the Rigshospitalet user may prescribe.
+    let name = "nurse-two-employments.yaml";
+    import_ok(&s, media_type(name), &example(name)).await;
+    let rows = [
+        row(
+            at_org("riget", "ordinationsret", "rigshospitalet", sub, T),
+            true,
+            "allowed: assignment tildeling-1 gives role sygeplejerske-ord",
+            &["sygeplejerske-ord"],
+        ),
+        row(
+            at_org("knoglen201", "patientjournal", "knoglen", sub, T),
+            true,
+            "allowed",
+            &["sygeplejerske"],
+        ),
+        row(
+            at_org("knoglen201", "ordinationsret", "knoglen", sub, T),
+            false,
+            "no assignment of user knoglen201 grants right ordinationsret",
+            &[],
+        ),
+        row(
+            at_org("riget", "ordinationsret", "knoglen", sub, T),
+            false,
+            "only within organisation rigshospitalet; the check's scope is organisation knoglen",
+            &[],
+        ),
+        row(
+            json!({"user": "riget", "right": "ordinationsret", "loa": "substantial", "at": T}),
+            false,
+            "the check names no scope",
+            &[],
+        ),
+        row(
+            at_org("riget", "ordinationsret", "rigshospitalet", Some("low"), T),
+            false,
+            "requires a login at assurance level Substantial or higher; this login is Low",
+            &[],
+        ),
+        row(
+            at_org("riget", "ordinationsret", "rigshospitalet", None, T),
+            false,
+            "the check gives no level",
+            &[],
+        ),
+        row(
+            at_org(
+                "riget",
+                "ordinationsret",
+                "rigshospitalet",
+                sub,
+                "2023-12-31T12:00:00Z",
+            ),
+            false,
+            "assignment tildeling-1 is not valid at 2023-12-31T12:00:00Z",
+            &[],
+        ),
+        row(
+            json!({"user": "nobody", "right": "ordinationsret"}),
+            false,
+            "user \"nobody\" is unknown",
+            &[],
+        ),
+        row(
+            json!({"user": "riget", "right": "ordinationsret", "it_system": "cpr", "loa": "substantial", "scope": {"kind": "organisation", "id": "rigshospitalet"}, "at": T}),
+            false,
+            "belongs to IT system sundhedsplatformen, not to cpr",
+            &[],
+        ),
+    ];
+    run_table(&s, name, &rows).await;
+
+    // Auditor restricted to two institutions (JSON).
+    let name = "auditor-two-institutions.json";
+    import_ok(&s, media_type(name), &example(name)).await;
+    let mut rows = Vec::new();
+    for right in ["bogfoering", "budgettering"] {
+        rows.push(row(
+            at_org("revison2345", right, "sneglen", sub, T),
+            true,
+            "within organisation sneglen",
+            &["revision"],
+        ));
+        rows.push(row(
+            at_org("revison2345", right, "solsikken", sub, T),
+            true,
+            "within organisation solsikken",
+            &["revision"],
+        ));
+        rows.push(row(at_org("revison2345", right, "maelkebotten", sub, T), false, "only within organisation sneglen, organisation solsikken; the check's scope is organisation maelkebotten", &[]));
+        rows.push(row(
+            at_org("revison2345", right, "ukendt", sub, T),
+            false,
+            "(unknown to the model)",
+            &[],
+        ));
+    }
+    rows.push(row(json!({"user": "revison2345", "right": "bogfoering", "loa": "substantial", "scope": {"kind": "person", "id": "jens-jensen"}, "at": T}), false, "the check's scope is person jens-jensen", &[]));
+    run_table(&s, name, &rows).await;
+    // The previous example is no longer in force.
+    let d = check(
+        &s,
+        at_org("riget", "ordinationsret", "rigshospitalet", sub, T),
+    )
+    .await;
+    assert_eq!(d["allowed"], json!(false), "{d}");
+
+    // A payroll role shared from one classification into another.
+    let name = "payroll-role-shared.yaml";
+    import_ok(&s, media_type(name), &example(name)).await;
+    let rows = [
+        row(
+            at_org(
+                "lone-rh",
+                "loenindberetning",
+                "rigshospitalet",
+                None,
+                "2025-03-03T09:00:00Z",
+            ),
+            true,
+            "role loenindberetter",
+            &["loenindberetter"],
+        ),
+        row(
+            at_org(
+                "lone-rh",
+                "loenindberetning",
+                "oes-org",
+                None,
+                "2025-03-03T09:00:00Z",
+            ),
+            false,
+            "only within organisation rigshospitalet",
+            &[],
+        ),
+        row(
+            at_org(
+                "lone-rh",
+                "loenindberetning",
+                "rigshospitalet",
+                None,
+                "2025-01-15T09:00:00Z",
+            ),
+            false,
+            "assignment lone-loen is not valid",
+            &[],
+        ),
+    ];
+    run_table(&s, name, &rows).await;
+
+    // Hospital role inheritance.
+    let name = "hospital-role-inheritance.yaml";
+    import_ok(&s, media_type(name), &example(name)).await;
+    let org = "hospital-org";
+    let rows = [
+        row(
+            at_org("dr-hansen", "operationsplan", org, None, T),
+            true,
+            "through hospitalslaege",
+            &["hospitalslaege"],
+        ),
+        row(
+            at_org("dr-hansen", "ordination", org, None, T),
+            true,
+            "through hospitalslaege → laege",
+            &["hospitalslaege", "laege"],
+        ),
+        row(
+            at_org("dr-hansen", "intranet", org, None, T),
+            true,
+            "hospitalslaege → laege → ansat",
+            &["hospitalslaege", "laege", "ansat"],
+        ),
+        row(
+            at_org("dr-hansen", "booking", org, None, T),
+            false,
+            "no assignment of user dr-hansen grants right booking",
+            &[],
+        ),
+        row(
+            at_org("sekretaer-sofie", "intranet", org, None, T),
+            true,
+            "allowed",
+            &["sekretaer", "ansat"],
+        ),
+        row(
+            at_org("sekretaer-sofie", "ordination", org, None, T),
+            false,
+            "no assignment",
+            &[],
+        ),
+    ];
+    run_table(&s, name, &rows).await;
+    let (status, rights) = s
+        .get_json("/v1/access/users/dr-hansen/rights?at=2025-06-01")
+        .await;
+    assert_eq!(status, 200, "{rights}");
+    let names: Vec<&str> = rights["rights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["right"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "intranet",
+            "journal-laes",
+            "journal-skriv",
+            "operationsplan",
+            "ordination",
+            "tidsregistrering"
+        ]
+    );
+    s.stop().await;
+}
+
+const BROKEN: &str = r#"
+classifications: [{ id: kommune }]
+it_systems: [{ id: ydelse, classification: kommune }]
+rights:
+  - { id: tildele, it_system: ydelse, classification: kommune }
+  - { id: godkende, it_system: ydelsessystem, classification: kommune }
+roles:
+  - { id: a, classifications: [kommune], inherits: [b], rights: [tildele] }
+  - { id: b, classifications: [kommune], inherits: [a] }
+users:
+  - { id: anna }
+assignments:
+  - { id: x, user: anna, roles: [findes-ikke] }
+"#;
+
+async fn a_refused_import_names_every_bad_entry_and_changes_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let nurse = example("nurse-two-employments.yaml");
+    assert_eq!(import_ok(&s, "application/yaml", &nurse).await, 1);
+    let (_, before) = s.get_json("/v1/access/export").await;
+    let (_, audit_before) = s.get_json("/v1/audit/entries?limit=200").await;
+
+    let (status, problem) = import(&s, "application/yaml", BROKEN).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], json!("urn:tillit:problem:validation"));
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for bad in ["rights[godkende]", "roles[a]", "roles[b]", "assignments[x]"] {
+        assert!(
+            fields.contains(&bad),
+            "{}: {bad} not named in {fields:?}",
+            s.backend
+        );
+    }
+    for good in ["rights[tildele]", "classifications[kommune]"] {
+        assert!(!fields.contains(&good), "{good} named: {fields:?}");
+    }
+    // A static separation-of-duties violation refuses the document too.
+    let sod = r#"
+classifications: [{ id: k }]
+it_systems: [{ id: s, classification: k }]
+rights: [{ id: r1, it_system: s, classification: k }, { id: r2, it_system: s, classification: k }]
+rules: [{ id: sod, kind: separation_of_duties, mode: static, rights: [r1, r2] }]
+roles: [{ id: both, classifications: [k], rights: [r1, r2] }]
+persons: [{ id: p }]
+users: [{ id: u, person: p }]
+assignments: [{ id: a1, user: u, roles: [both] }]
+"#;
+    let (status, problem) = import(&s, "application/yaml", sod).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == json!("assignments[a1]")),
+        "{problem}"
+    );
+
+    // Nothing changed: the same document in force, no audit entry.
+    let (_, after) = s.get_json("/v1/access/export").await;
+    assert_eq!(before, after);
+    let (_, audit_after) = s.get_json("/v1/audit/entries?limit=200").await;
+    assert_eq!(audit_before, audit_after);
+    let d = check(
+        &s,
+        at_org(
+            "riget",
+            "ordinationsret",
+            "rigshospitalet",
+            Some("substantial"),
+            T,
+        ),
+    )
+    .await;
+    assert_eq!(d["allowed"], json!(true), "{d}");
+    // The next import is version 2: the refused ones took no version.
+    assert_eq!(import_ok(&s, "application/yaml", &nurse).await, 2);
+    s.stop().await;
+}
+
+const SOD_OBJECT: &str = r#"
+classifications: [{ id: kommune }]
+it_systems: [{ id: ydelse, classification: kommune }]
+rights:
+  - { id: tildele-ydelse, it_system: ydelse, classification: kommune }
+  - { id: godkende-ydelse, it_system: ydelse, classification: kommune }
+rules:
+  - { id: sod-obj, kind: separation_of_duties, mode: object, rights: [tildele-ydelse, godkende-ydelse] }
+roles:
+  - { id: begge, classifications: [kommune], rights: [tildele-ydelse, godkende-ydelse] }
+persons: [{ id: p-anna }, { id: p-bo }]
+users:
+  - { id: anna, person: p-anna }
+  - { id: anna-2, person: p-anna }
+  - { id: bo, person: p-bo }
+assignments:
+  - { id: a1, user: anna, roles: [begge] }
+  - { id: a2, user: anna-2, roles: [begge] }
+  - { id: a3, user: bo, roles: [begge] }
+"#;
+
+async fn recorded_exercises_enforce_per_object_separation_of_duties(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    import_ok(&s, "application/yaml", SOD_OBJECT).await;
+    let c = |user: &str, right: &str, object: &str, record: bool| json!({"user": user, "right": right, "object": object, "record": record, "at": T});
+    // Asking without recording records nothing: the conflicting right stays allowed.
+    let d = check(&s, c("anna", "tildele-ydelse", "sag-17", false)).await;
+    assert_eq!(
+        (d["allowed"].clone(), d["recorded"].clone()),
+        (json!(true), json!(false)),
+        "{d}"
+    );
+    let d = check(&s, c("anna", "godkende-ydelse", "sag-17", false)).await;
+    assert_eq!(d["allowed"], json!(true), "{d}");
+
+    // Anna grants the benefit on case 17 and records it.
+    let d = check(&s, c("anna", "tildele-ydelse", "sag-17", true)).await;
+    assert_eq!(
+        (d["allowed"].clone(), d["recorded"].clone()),
+        (json!(true), json!(true)),
+        "{d}"
+    );
+    let cases = [
+        (
+            c("anna", "godkende-ydelse", "sag-17", true),
+            false,
+            "user anna exercised tildele-ydelse on sag-17",
+        ),
+        (
+            c("anna-2", "godkende-ydelse", "sag-17", true),
+            false,
+            "the same person as anna-2",
+        ),
+        (
+            c("anna", "godkende-ydelse", "sag-18", false),
+            true,
+            "allowed",
+        ),
+        (c("bo", "godkende-ydelse", "sag-17", true), true, "allowed"),
+        (
+            json!({"user": "anna", "right": "godkende-ydelse", "at": T}),
+            false,
+            "the check must name the object",
+        ),
+    ];
+    for (body, allowed, reason) in cases {
+        let d = check(&s, body.clone()).await;
+        assert_eq!(d["allowed"], json!(allowed), "{body}: {d}");
+        assert!(d["reasons"].to_string().contains(reason), "{body}: {d}");
+        assert_eq!(
+            d["recorded"],
+            json!(allowed && body["record"] == json!(true))
+        );
+    }
+    // Bo's approval was recorded: now Bo may not also grant on case 17.
+    let d = check(&s, c("bo", "tildele-ydelse", "sag-17", false)).await;
+    assert_eq!(d["allowed"], json!(false), "{d}");
+
+    // Each recorded exercise has its audit entry.
+    let (_, entries) = s.get_json("/v1/audit/entries?limit=200").await;
+    let exercised: Vec<&Value> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("access.exercise"))
+        .collect();
+    assert_eq!(exercised.len(), 2, "{entries}");
+    assert_eq!(exercised[0]["object_id"], json!("sag-17"));
+
+    // Concurrent recorders on one fresh object: per-object SoD still holds — at most one of
+    // two conflicting rights gets recorded for the same person.
+    let mut tasks = Vec::new();
+    for (user, right) in [("anna", "tildele-ydelse"), ("anna-2", "godkende-ydelse")]
+        .into_iter()
+        .cycle()
+        .take(8)
+    {
+        let client = s.client.clone();
+        let url = s.url("/v1/access/check");
+        let auth = s.auth();
+        let body = c(user, right, "sag-99", true);
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header(AUTHORIZATION, auth)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let d: Value = r.json().await.unwrap();
+            (body["right"].clone(), d["recorded"] == json!(true))
+        }));
+    }
+    let mut recorded_rights = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (right, recorded) = t.await.unwrap();
+        if recorded {
+            recorded_rights.insert(right.to_string());
+        }
+    }
+    assert_eq!(
+        recorded_rights.len(),
+        1,
+        "both conflicting rights recorded: {recorded_rights:?}"
+    );
+    s.stop().await;
+}
+
+async fn effective_rights_and_violations(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (status, _) = s.get_json("/v1/access/violations").await;
+    assert_eq!(status, 404);
+    import_ok(
+        &s,
+        "application/yaml",
+        &example("nurse-two-employments.yaml"),
+    )
+    .await;
+    let (status, body) = s
+        .get_json("/v1/access/users/riget/rights?at=2025-03-01T00:00:00Z")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rights = body["rights"].as_array().unwrap();
+    let names: Vec<&str> = rights
+        .iter()
+        .map(|r| r["right"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ordinationsret", "patientjournal"]);
+    assert_eq!(
+        rights[0]["grants"][0]["restrictions"][0]["id"],
+        json!("rigshospitalet")
+    );
+    assert_eq!(
+        rights[0]["grants"][0]["restrictions"][0]["kind"],
+        json!("organisation")
+    );
+    assert_eq!(rights[0]["required_loa"], json!("substantial"));
+    let (status, body) = s
+        .get_json("/v1/access/users/riget/rights?at=2023-06-01")
+        .await;
+    assert_eq!((status, body["rights"].clone()), (200, json!([])), "{body}");
+    let (status, body) = s.get_json("/v1/access/users/nobody/rights").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s.get_json("/v1/access/users/riget/rights?at=tuesday").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], json!("at"));
+    let (status, body) = s.get_json("/v1/access/violations").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["version"].clone(), body["violations"].clone()),
+        (json!(1), json!([]))
+    );
+    s.stop().await;
+}
+
+async fn export_round_trips_and_imports_are_idempotent(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (status, _) = s.get_json("/v1/access/export").await;
+    assert_eq!(status, 404);
+    let yaml = example("payroll-role-shared.yaml");
+    import_ok(&s, "application/yaml", &yaml).await;
+    let r = s
+        .client
+        .get(s.url("/v1/access/export"))
+        .header(AUTHORIZATION, s.auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+    let first = r.text().await.unwrap();
+    // The export is the same document as the YAML imported.
+    let from_yaml = tillit_access::Document::from_yaml(&yaml).unwrap();
+    assert_eq!(
+        tillit_access::Document::from_json(&first).unwrap(),
+        from_yaml
+    );
+    // Importing the export again gives the same document.
+    assert_eq!(import_ok(&s, "application/json", &first).await, 2);
+    let (_, again) = s.get_json("/v1/access/export").await;
+    assert_eq!(again, serde_json::from_str::<Value>(&first).unwrap());
+
+    // Idempotency-Key: a retry (even in the other syntax) gets the first response.
+    let send = |ct: &'static str, body: String, key: &'static str| {
+        s.client
+            .post(s.url("/v1/access/import"))
+            .header(AUTHORIZATION, s.auth())
+            .header(CONTENT_TYPE, ct)
+            .header("Idempotency-Key", key)
+            .body(body)
+            .send()
+    };
+    let r1 = send("application/yaml", yaml.clone(), "imp-1")
+        .await
+        .unwrap();
+    assert_eq!(r1.status().as_u16(), 201);
+    let b1: Value = r1.json().await.unwrap();
+    assert_eq!(b1["version"], json!(3));
+    let r2 = send("application/json", first.clone(), "imp-1")
+        .await
+        .unwrap();
+    assert_eq!(r2.status().as_u16(), 201);
+    assert_eq!(r2.headers()["idempotent-replayed"], "true");
+    assert_eq!(r2.json::<Value>().await.unwrap(), b1);
+    let other = example("nurse-two-employments.yaml");
+    let r3 = send("application/yaml", other, "imp-1").await.unwrap();
+    assert_eq!(r3.status().as_u16(), 422);
+    // Still version 3 in force; the audit log names each version once.
+    let (_, entries) = s.get_json("/v1/audit/entries?limit=200").await;
+    let versions: Vec<&Value> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("access.import"))
+        .map(|e| &e["object_id"])
+        .collect();
+    assert_eq!(versions, [&json!("1"), &json!("2"), &json!("3")]);
+    s.stop().await;
+}
+
+async fn another_instance_s_import_is_picked_up_within_the_ttl(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    import_ok(
+        &s,
+        "application/yaml",
+        &example("nurse-two-employments.yaml"),
+    )
+    .await;
+    let probe = at_org(
+        "riget",
+        "ordinationsret",
+        "rigshospitalet",
+        Some("substantial"),
+        T,
+    );
+    assert_eq!(check(&s, probe.clone()).await["allowed"], json!(true));
+    // Another instance on the same database imports a document without riget's assignment:
+    // written straight into the store, past this server's cache.
+    let mut doc =
+        tillit_access::Document::from_yaml(&example("nurse-two-employments.yaml")).unwrap();
+    doc.assignments.retain(|a| a.user != "riget");
+    let store = &s.server.state.store;
+    let version = store.latest_access_version().await.unwrap().unwrap() + 1;
+    let event = tillit_audit::AuditEvent {
+        actor: "system:other-instance".into(),
+        org_id: None,
+        action: "access.import".into(),
+        object_id: Some(version.to_string()),
+        details: json!({"version": version}),
+    };
+    store
+        .import_access_document(
+            AccessDocumentVersion {
+                version,
+                document: doc.to_json().unwrap(),
+                imported_by: "system:other-instance".into(),
+                imported_at: chrono::Utc::now(),
+            },
+            event,
+            None,
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let d = check(&s, probe.clone()).await;
+        if d["allowed"] == json!(false) {
+            break;
+        }
+        assert!(
+            started.elapsed() < tillit_server::access::MODEL_TTL + Duration::from_secs(2),
+            "{}: the new version was not picked up",
+            s.backend
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+}
+
+async fn bad_input_is_a_4xx_problem(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // Before any import.
+    let r = s
+        .post_json("/v1/access/check", &json!({"user": "u", "right": "r"}))
+        .await;
+    assert_eq!(r.status().as_u16(), 404);
+    import_ok(
+        &s,
+        "application/yaml",
+        &example("nurse-two-employments.yaml"),
+    )
+    .await;
+    let checks = [
+        (json!({"user": "riget"}), 422),
+        (json!({"user": "riget", "right": "x", "colour": "red"}), 422),
+        (json!({"user": "riget", "right": "x", "amount": -1}), 422),
+        (
+            json!({"user": "riget", "right": "x", "loa": "extreme"}),
+            422,
+        ),
+        (
+            json!({"user": "riget", "right": "x", "at": "yesterday"}),
+            422,
+        ),
+        (
+            json!({"user": "riget", "right": "x", "scope": {"kind": "planet", "id": "mars"}}),
+            422,
+        ),
+        (json!({"user": "", "right": "x"}), 422),
+        (json!({"user": "u".repeat(257), "right": "x"}), 422),
+        (json!({"user": "riget", "right": "x", "object": ""}), 422),
+        (json!(["not", "an", "object"]), 422),
+    ];
+    for (body, want) in checks {
+        let r = s.post_json("/v1/access/check", &body).await;
+        let status = r.status().as_u16();
+        let ct = r.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert_eq!(
+            status,
+            want,
+            "{}: {body}: {}",
+            s.backend,
+            r.text().await.unwrap()
+        );
+        assert_eq!(ct, "application/problem+json");
+    }
+    let (status, _) = post_raw(
+        &s,
+        "/v1/access/check",
+        "application/json",
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let raw_cases: [(&str, &[u8], u16); 6] = [
+        ("text/plain", b"users: []", 415),
+        ("application/json", b"\xff\xfe", 400),
+        ("application/json", b"{\"users\": [", 422),
+        ("application/yaml", b"users: [: :", 422),
+        ("application/yaml", b"colours: [red]", 422),
+        (
+            "application/json",
+            b"{\"users\": [{\"name\": \"no id\"}]}",
+            422,
+        ),
+    ];
+    for (ct, body, want) in raw_cases {
+        let (status, problem) = post_raw(&s, "/v1/access/import", ct, body.to_vec()).await;
+        assert_eq!(
+            status,
+            want,
+            "{}: {ct} {:?}: {problem}",
+            s.backend,
+            String::from_utf8_lossy(body)
+        );
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:tillit:problem:"),
+            "{problem}"
+        );
+    }
+    // Without a token.
+    let r = s
+        .client
+        .post(s.url("/v1/access/check"))
+        .json(&json!({"user": "riget", "right": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // The document in force is still the first.
+    let (_, entries) = s.get_json("/v1/audit/entries?limit=200").await;
+    assert_eq!(
+        entries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == json!("access.import"))
+            .count(),
+        1
+    );
+    s.stop().await;
+}
