@@ -331,7 +331,11 @@ pub struct RightsView {
 #[into_params(parameter_in = Query)]
 pub struct RightsParams {
     /// When: RFC 3339 or a date; now when absent.
-    #[param(value_type = Option<String>, example = "2025-06-02T10:00:00Z")]
+    #[param(
+        value_type = Option<String>,
+        example = "2025-06-02T10:00:00Z",
+        pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$"
+    )]
     pub at: Option<String>,
 }
 

@@ -881,11 +881,18 @@ pub struct VerifyRequest {
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "The verification report", body = Object),
+        (status = 422, description = "The body has unknown fields, or no credential", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify_online(
     State(state): State<AppState>,
     Json(body): Json<VerifyRequest>,
 ) -> Result<Json<VerificationReport>, ApiError> {
+    if body.credential.trim().is_empty() {
+        return Err(ApiError::field(
+            "credential",
+            "give a TL1:/HC1: text or an SD-JWT VC",
+        ));
+    }
     let trust = local_trust(&state).await?;
     let at = body.at.unwrap_or_else(Utc::now);
     let input = body.credential;

@@ -81,8 +81,8 @@ const WITHOUT_DATABASE: &[&str] = &["/healthz", "/metrics", "/v1/openapi.json"];
 
 /// Adds the answers that every operation of a kind can give, so that each operation documents
 /// every status it can answer (checked by Schemathesis in CI): 503 where the database is used
-/// (busy, unreachable or shutting down), 401 and 403 where a token is needed, and 400, 413 and
-/// 415 where a JSON body is read. Operations keep their own, more specific descriptions.
+/// (busy, unreachable or shutting down), 401 and 403 where a token is needed, 400 where a query
+/// string is parsed, and 400, 413 and 415 where a JSON body is read. Operations keep their own, more specific descriptions.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -100,6 +100,11 @@ impl Modify for CommonResponses {
             for operation in operations.into_iter().flatten() {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let has_body = operation.request_body.is_some();
+                let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    })
+                });
                 let mut add = |status: &str, description: &str| {
                     operation
                         .responses
@@ -111,6 +116,12 @@ impl Modify for CommonResponses {
                     add("400", "The body is not valid JSON");
                     add("413", "The body is larger than `body_limit`");
                     add("415", "The body is not `application/json`");
+                }
+                if has_query {
+                    add(
+                        "400",
+                        "Malformed query string (a repeated or non-numeric parameter)",
+                    );
                 }
                 if secured {
                     add("401", "No or invalid token");
