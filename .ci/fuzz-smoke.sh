@@ -76,6 +76,9 @@ for f in sorted(glob.glob(f"{data}/status-list/*.md")):
         put("status_list", name, text[text.index("{"):])
 EOF
 fi
+# The seed's worked examples of access-management documents (in this repository).
+mkdir -p "$work/access_document"
+cp "$root"/crates/access/examples/* "$work/access_document/" 2>/dev/null || true
 
 failed=()
 for t in $targets; do

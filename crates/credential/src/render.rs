@@ -115,15 +115,26 @@ pub fn decode_png(png: &[u8]) -> Result<String, CredentialError> {
         .decode()
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?
         .to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(img);
-    let grids = prepared.detect_grids();
-    let mut last = None;
-    for grid in grids {
-        match grid.decode() {
-            Ok((_, text)) => return Ok(text),
-            Err(e) => last = Some(e.to_string()),
+    // rqrr 0.9.3 can fail an internal assertion on some low-resolution images (`scan >= 1` in
+    // its grid identification): an unreadable image must be a clear error, not a crash.
+    let scanned = std::panic::catch_unwind(move || {
+        let mut prepared = rqrr::PreparedImage::prepare(img);
+        let mut last = None;
+        for grid in prepared.detect_grids() {
+            match grid.decode() {
+                Ok((_, text)) => return Ok(text),
+                Err(e) => last = Some(e.to_string()),
+            }
         }
-    }
+        Err(last)
+    })
+    .map_err(|_| {
+        bad("the QR decoder could not read this image; try a sharper or larger picture".into())
+    })?;
+    let last = match scanned {
+        Ok(text) => return Ok(text),
+        Err(last) => last,
+    };
     Err(bad(last.map_or_else(
         || "no QR code found in the image".to_string(),
         |e| format!("a QR code was found but cannot be read: {e}"),
