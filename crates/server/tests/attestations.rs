@@ -17,6 +17,7 @@ backend_tests!(
     claims_and_definitions_are_checked_field_by_field,
     lifecycle_rules_and_tenant_isolation,
     issuance_is_idempotent_and_status_lists_revalidate,
+    a_revocation_is_in_the_next_fetch_p99_under_a_second,
 );
 
 fn parking_type() -> Value {
@@ -387,5 +388,69 @@ async fn issuance_is_idempotent_and_status_lists_revalidate(backend: Backend) {
         .get_public("/statuslists/00000000-0000-7000-8000-000000000000")
         .await;
     assert_eq!(status, 404);
+    s.stop().await;
+}
+
+/// DESIGN.md §2.1: a change is visible within a second. 100 permits are revoked one by one; each
+/// time the clock runs from the revocation request until a fetched status list shows the bit.
+async fn a_revocation_is_in_the_next_fetch_p99_under_a_second(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let org = org(&s, "29189851").await;
+    post(&s, &format!("/v1/orgs/{org}/types"), &parking_type()).await;
+    let mut permits = Vec::new();
+    for _ in 0..100 {
+        let (status, issued) = post(&s, &format!("/v1/orgs/{org}/attestations"), &permit()).await;
+        assert_eq!(status, 201, "{issued}");
+        permits.push(issued);
+    }
+    let mut times = Vec::new();
+    for p in &permits {
+        let id = p["id"].as_str().unwrap();
+        let idx = p["status"]["idx"].as_u64().unwrap();
+        let path = format!(
+            "/statuslists/{}",
+            p["status"]["uri"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+        );
+        let started = Instant::now();
+        let (status, _) = post(
+            &s,
+            &format!("/v1/orgs/{org}/attestations/{id}/status"),
+            &json!({"change": "revoke", "reason": "p99 test"}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        loop {
+            let jwt = s
+                .client
+                .get(s.url(&path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let (token, _) = StatusListToken::decode_jwt(&jwt).unwrap();
+            if token.list.get(idx) == Some(1) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "revocation of {id} never showed"
+            );
+        }
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let (p50, p99) = (times[49], times[98]);
+    println!(
+        "{}: revocation → visible in the status list: p50 {p50:?}, p99 {p99:?} (100 revocations)",
+        s.backend
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
     s.stop().await;
 }
