@@ -521,33 +521,34 @@ pub async fn import(
     }
     .map_err(|e| service_error(e.into()))?;
     let actor = principal.actor();
-    let idempotency = match idempotency::key(&headers)? {
-        Some(key) => {
-            // The parsed document: the same document in JSON or YAML is the same request.
-            let hash = idempotency::request_hash("POST", "/v1/access/import", &document)?;
-            if let Some(first) = idempotency::replay(&state, &actor, &key, &hash).await? {
-                return Ok(first);
-            }
-            Some((key, hash))
-        }
-        None => None,
+    // The parsed document: the same document in JSON or YAML is the same request.
+    let claim = match idempotency::begin(
+        &state,
+        &headers,
+        &actor,
+        "POST",
+        "/v1/access/import",
+        &document,
+    )
+    .await?
+    {
+        idempotency::Begin::Replay(first) => return Ok(first),
+        idempotency::Begin::Proceed(claim) => claim,
     };
     let (document, model) = access::compile(document).await.map_err(service_error)?;
     let at = Utc::now();
     let remember = |imported: &Imported| -> Result<Option<IdempotentResponse>, String> {
-        let Some((key, hash)) = &idempotency else {
+        let Some(claim) = &claim else {
             return Ok(None);
         };
-        Ok(Some(IdempotentResponse {
-            actor: actor.clone(),
-            key: key.clone(),
-            request_hash: *hash,
-            status: StatusCode::CREATED.as_u16(),
-            location: None,
-            body: serde_json::to_string(&ImportView::from(imported))
-                .map_err(|e| format!("serialise import: {e}"))?,
-            created_at: imported.version.imported_at,
-        }))
+        let body = serde_json::to_string(&ImportView::from(imported))
+            .map_err(|e| format!("serialise import: {e}"))?;
+        Ok(Some(claim.remember(
+            StatusCode::CREATED,
+            None,
+            body,
+            imported.version.imported_at,
+        )))
     };
     let result = access::import(
         &state.store,
@@ -563,12 +564,7 @@ pub async fn import(
         Ok(i) => i,
         // A concurrent request with the same key got there first: answer as it did.
         Err(AccessServiceError::Store(err @ StoreError::Conflict { .. })) => {
-            if let Some((key, hash)) = &idempotency {
-                if let Some(first) = idempotency::replay(&state, &actor, key, hash).await? {
-                    return Ok(first);
-                }
-            }
-            return Err(store_error(err));
+            return idempotency::after_store_error(&state, claim.as_ref(), err).await;
         }
         Err(e) => return Err(service_error(e)),
     };

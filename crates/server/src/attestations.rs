@@ -21,9 +21,8 @@ use tillit_credential::trust::{TrustStore, TrustedIssuer};
 use tillit_credential::verify::verify;
 use tillit_crypto::{Jwk, SigningKey};
 use tillit_store::{
-    AttestationRecord, AttestationRepo, AttestationTypeRecord, IdempotentResponse, KeyRepo,
-    NewAttestation, NewAttestationType, OrgRepo, Scope, Signed, StatusListRecord, StatusUpdate,
-    StoreError,
+    AttestationRecord, AttestationRepo, AttestationTypeRecord, KeyRepo, NewAttestation,
+    NewAttestationType, OrgRepo, Scope, Signed, StatusListRecord, StatusUpdate, StoreError,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -91,6 +90,20 @@ async fn existing_org(state: &AppState, org: &str) -> Result<OrgId, ApiError> {
 
 // ---------------------------------------------------------------------------------------------
 // Types
+
+/// The latest version of the type `slug` of `org`; 404 when there is none.
+async fn latest_type(
+    state: &AppState,
+    org: OrgId,
+    slug: &str,
+) -> Result<AttestationTypeRecord, ApiError> {
+    state
+        .store
+        .latest_attestation_type(org, slug)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("type {slug} not found")))
+}
 
 /// Body of `POST /v1/orgs/{org}/types`: a new type, or the next version of an existing one.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -236,12 +249,7 @@ pub async fn get_type(
 ) -> Result<Json<TypeView>, ApiError> {
     authorize(&principal, Permission::ReadAttestations)?;
     let org = parse_org(&org)?;
-    let record = state
-        .store
-        .latest_attestation_type(org, &slug)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("type {slug} not found")))?;
+    let record = latest_type(&state, org, &slug).await?;
     Ok(Json(record.into()))
 }
 
@@ -259,12 +267,7 @@ pub async fn type_metadata(
     Path((org, slug)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let org = parse_org(&org)?;
-    let record = state
-        .store
-        .latest_attestation_type(org, &slug)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("type {slug} not found")))?;
+    let record = latest_type(&state, org, &slug).await?;
     let def: TypeDefinition = serde_json::from_value(record.definition.clone())
         .map_err(|e| ApiError::Internal(format!("stored type definition: {e}")))?;
     let d = &def.display;
@@ -481,22 +484,11 @@ pub async fn issue(
     let org = existing_org(&state, &org).await?;
     let actor = principal.actor();
     let path = format!("/v1/orgs/{org}/attestations");
-    let idempotency = match idempotency::key(&headers)? {
-        Some(key) => {
-            let hash = idempotency::request_hash("POST", &path, &body)?;
-            if let Some(first) = idempotency::replay(&state, &actor, &key, &hash).await? {
-                return Ok(first);
-            }
-            Some((key, hash))
-        }
-        None => None,
+    let claim = match idempotency::begin(&state, &headers, &actor, "POST", &path, &body).await? {
+        idempotency::Begin::Replay(first) => return Ok(first),
+        idempotency::Begin::Proceed(claim) => claim,
     };
-    let record = state
-        .store
-        .latest_attestation_type(org, &body.type_slug)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("type {} not found", body.type_slug)))?;
+    let record = latest_type(&state, org, &body.type_slug).await?;
     let definition: TypeDefinition = serde_json::from_value(record.definition.clone())
         .map_err(|e| ApiError::Internal(format!("stored type definition: {e}")))?;
     definition
@@ -544,7 +536,8 @@ pub async fn issue(
     let audit_actor = actor.clone();
     let location = format!("{path}/{id}");
     let remember_location = location.clone();
-    let (_, view) = state
+    let winner_claim = claim.clone();
+    let issued = state
         .store
         .issue_attestation(
             NewAttestation {
@@ -572,17 +565,16 @@ pub async fn issue(
                         "idx": slot.idx,
                     }),
                 };
-                let remember = match idempotency {
-                    Some((key, hash)) => Some(IdempotentResponse {
-                        actor: audit_actor,
-                        key,
-                        request_hash: hash,
-                        status: StatusCode::CREATED.as_u16(),
-                        location: Some(remember_location),
-                        body: serde_json::to_string(&view)
-                            .map_err(|e| StoreError::Rejected(e.to_string()))?,
-                        created_at: now,
-                    }),
+                let remember = match &winner_claim {
+                    Some(c) => Some(
+                        c.remember(
+                            StatusCode::CREATED,
+                            Some(remember_location),
+                            serde_json::to_string(&view)
+                                .map_err(|e| StoreError::Rejected(e.to_string()))?,
+                            now,
+                        ),
+                    ),
                     None => None,
                 };
                 Ok(Signed {
@@ -592,8 +584,12 @@ pub async fn issue(
                 })
             },
         )
-        .await
-        .map_err(store_error)?;
+        .await;
+    let view = match issued {
+        Ok((_, view)) => view,
+        // A concurrent retry with the same key issued first: answer with its credentials.
+        Err(err) => return idempotency::after_store_error(&state, claim.as_ref(), err).await,
+    };
     state.audit_written.notify_one();
     Ok((
         StatusCode::CREATED,

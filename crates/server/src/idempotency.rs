@@ -8,8 +8,9 @@
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tillit_store::{IdempotencyRepo, IdempotentResponse};
+use tillit_store::{IdempotencyRepo, IdempotentResponse, StoreError};
 
 use crate::error::{store_error, ApiError};
 use crate::state::AppState;
@@ -51,6 +52,82 @@ pub fn request_hash(method: &str, path: &str, body: &impl Serialize) -> Result<[
     serde_json::to_writer(&mut bytes, body)
         .map_err(|e| ApiError::Internal(format!("request hash: {e}")))?;
     Ok(tillit_crypto::sha256(&bytes))
+}
+
+/// What an idempotent create does first: answer with the first response when this key was seen
+/// with this request, or go on (holding the key, when one was sent).
+pub enum Begin {
+    /// The first response to this key, to send again.
+    Replay(Response),
+    /// No response stored yet: create, remembering the response under the claim if there is one.
+    Proceed(Option<Claim>),
+}
+
+/// A key sent with a create whose response is not stored yet.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    actor: String,
+    key: String,
+    hash: [u8; 32],
+}
+
+/// Reads the `Idempotency-Key` of a create (`method`, `path`, parsed `body`) by `actor`.
+pub async fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    actor: &str,
+    method: &str,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<Begin, ApiError> {
+    let Some(key) = key(headers)? else {
+        return Ok(Begin::Proceed(None));
+    };
+    let hash = request_hash(method, path, body)?;
+    if let Some(first) = replay(state, actor, &key, &hash).await? {
+        return Ok(Begin::Replay(first));
+    }
+    Ok(Begin::Proceed(Some(Claim {
+        actor: actor.to_owned(),
+        key,
+        hash,
+    })))
+}
+
+impl Claim {
+    /// The response to store in the create's own transaction.
+    pub fn remember(
+        &self,
+        status: StatusCode,
+        location: Option<String>,
+        body: String,
+        at: DateTime<Utc>,
+    ) -> IdempotentResponse {
+        IdempotentResponse {
+            actor: self.actor.clone(),
+            key: self.key.clone(),
+            request_hash: self.hash,
+            status: status.as_u16(),
+            location,
+            body,
+            created_at: at,
+        }
+    }
+}
+
+/// The answer to a create the store refused with `err`: when it is a conflict and a concurrent
+/// request with the same key got there first, that request's response; else the error.
+pub async fn after_store_error(
+    state: &AppState,
+    claim: Option<&Claim>,
+    err: StoreError,
+) -> Result<Response, ApiError> {
+    if let (StoreError::Conflict { .. }, Some(c)) = (&err, claim) {
+        if let Some(first) = replay(state, &c.actor, &c.key, &c.hash).await? {
+            return Ok(first);
+        }
+    }
+    Err(store_error(err))
 }
 
 /// The stored response for `actor`'s `key` as an HTTP response, if there is one for this same

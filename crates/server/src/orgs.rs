@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tillit_audit::AuditEvent;
 use tillit_core::{Country, OrgId, OrganisationNumber};
-use tillit_store::{IdempotentResponse, NewOrg, Org, OrgRepo, StoreError};
+use tillit_store::{NewOrg, Org, OrgRepo};
 use utoipa::ToSchema;
 
 use crate::auth::{authorize, Authenticated, Permission};
@@ -165,16 +165,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     authorize(&principal, Permission::CreateOrg)?;
     let actor = principal.actor();
-    let idempotency = match idempotency::key(&headers)? {
-        Some(key) => {
-            let hash = idempotency::request_hash("POST", "/v1/orgs", &body)?;
-            if let Some(first) = idempotency::replay(&state, &actor, &key, &hash).await? {
-                return Ok(first);
-            }
-            Some((key, hash))
-        }
-        None => None,
-    };
+    let claim =
+        match idempotency::begin(&state, &headers, &actor, "POST", "/v1/orgs", &body).await? {
+            idempotency::Begin::Replay(first) => return Ok(first),
+            idempotency::Begin::Proceed(claim) => claim,
+        };
     let org = validate(body)?;
     let at = tillit_store::micros(Utc::now());
     let audit = AuditEvent {
@@ -194,31 +189,20 @@ pub async fn create(
         org_number: org.org_number.clone(),
         created_at: at,
     });
-    let remember = match &idempotency {
-        Some((key, hash)) => Some(IdempotentResponse {
-            actor: actor.clone(),
-            key: key.clone(),
-            request_hash: *hash,
-            status: StatusCode::CREATED.as_u16(),
-            location: Some(location.clone()),
-            body: serde_json::to_string(&view)
-                .map_err(|e| ApiError::Internal(format!("serialise organisation: {e}")))?,
-            created_at: at,
-        }),
+    let remember = match &claim {
+        Some(c) => Some(
+            c.remember(
+                StatusCode::CREATED,
+                Some(location.clone()),
+                serde_json::to_string(&view)
+                    .map_err(|e| ApiError::Internal(format!("serialise organisation: {e}")))?,
+                at,
+            ),
+        ),
         None => None,
     };
-    match state.store.create_org(org, audit, at, remember).await {
-        Ok(_) => {}
-        // A concurrent request with the same key got there first: answer as it did.
-        Err(err @ StoreError::Conflict { .. }) => {
-            if let Some((key, hash)) = &idempotency {
-                if let Some(first) = idempotency::replay(&state, &actor, key, hash).await? {
-                    return Ok(first);
-                }
-            }
-            return Err(store_error(err));
-        }
-        Err(err) => return Err(store_error(err)),
+    if let Err(err) = state.store.create_org(org, audit, at, remember).await {
+        return idempotency::after_store_error(&state, claim.as_ref(), err).await;
     }
     state.audit_written.notify_one();
     Ok((

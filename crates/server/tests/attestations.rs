@@ -348,8 +348,29 @@ async fn issuance_is_idempotent_and_status_lists_revalidate(backend: Backend) {
     let (again_status, again) = send().await;
     assert_eq!((first_status, again_status), (201, 201));
     assert_eq!(first, again, "the retry gets the same credentials");
+    // Concurrent retries of another key: one attestation, every answer its credentials.
+    let concurrent = (0..6).map(|_| async {
+        let r = s
+            .client
+            .post(s.url(&format!("/v1/orgs/{org}/attestations")))
+            .header(AUTHORIZATION, s.auth())
+            .header("Idempotency-Key", "permit-8")
+            .json(&permit())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    });
+    let answers = futures_join_all(concurrent).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+        assert_eq!(
+            body["id"], answers[0].1["id"],
+            "every retry answers as the first"
+        );
+    }
     let (_, page) = s.get_json(&format!("/v1/orgs/{org}/attestations")).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
 
     // ETag revalidation: 304 until the list changes.
     let uri = first["status"]["uri"].as_str().unwrap();
@@ -453,4 +474,32 @@ async fn a_revocation_is_in_the_next_fetch_p99_under_a_second(backend: Backend) 
     );
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
     s.stop().await;
+}
+
+/// Runs the futures concurrently (on the test's runtime) and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
