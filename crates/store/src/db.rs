@@ -72,7 +72,7 @@ impl Db {
             }
         })
         .await
-        .map_err(|e| StoreError::Interrupted(e.to_string()))?
+        .map_err(StoreError::from_join)?
     }
 
     /// A write transaction that holds the audit-append lock from its first statement.
@@ -122,7 +122,7 @@ impl Db {
             Ok(())
         });
         match tokio::time::timeout(bound, check).await {
-            Ok(joined) => joined.map_err(|e| StoreError::Interrupted(e.to_string()))?,
+            Ok(joined) => joined.map_err(StoreError::from_join)?,
             Err(_) => Err(StoreError::NotWritable(format!(
                 "no write transaction could begin within {} ms",
                 bound.as_millis()

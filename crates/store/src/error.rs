@@ -84,6 +84,17 @@ impl StoreError {
         }
     }
 
+    /// The task of a unit of work ended without an answer: a panic in it is a fault of the code
+    /// (nothing was committed: the transaction rolls back when its connection is dropped), a
+    /// cancellation means the runtime is shutting down.
+    pub(crate) fn from_join(e: tokio::task::JoinError) -> Self {
+        if e.is_panic() {
+            Self::Rejected("the database task panicked; the change was not made".into())
+        } else {
+            Self::Interrupted(e.to_string())
+        }
+    }
+
     /// [`StoreError::from_write`] for an error of a query that writes `what`.
     pub(crate) fn on_write(self, what: &'static str) -> Self {
         match self {
