@@ -59,6 +59,24 @@ pub struct Document {
 pub const MAX_DOCUMENT_BYTES: usize = 512 * 1024 * 1024;
 
 impl Document {
+    /// How many entries each section holds, as written.
+    pub fn counts(&self) -> Vec<(crate::Section, usize)> {
+        use crate::Section;
+        vec![
+            (Section::Classifications, self.classifications.len()),
+            (Section::ItSystems, self.it_systems.len()),
+            (Section::Rights, self.rights.len()),
+            (Section::Rules, self.rules.len()),
+            (Section::Roles, self.roles.len()),
+            (Section::Organisations, self.organisations.len()),
+            (Section::Persons, self.persons.len()),
+            (Section::Users, self.users.len()),
+            (Section::Assignments, self.assignments.len()),
+            (Section::Attestations, self.attestations.len()),
+            (Section::AssignRights, self.assign_rights.len()),
+        ]
+    }
+
     /// Parses JSON (when the first non-blank character is `{`) or YAML.
     pub fn parse(text: &str) -> Result<Document, AccessError> {
         if text.trim_start().starts_with('{') {

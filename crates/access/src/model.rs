@@ -1138,6 +1138,11 @@ impl Model {
         }
     }
 
+    /// Whether the model has a user with this id (valid now or not).
+    pub fn has_user(&self, id: &str) -> bool {
+        self.users.get(id).is_some()
+    }
+
     /// How many entries each section holds (for logs and metrics).
     pub fn counts(&self) -> Vec<(Section, usize)> {
         vec![

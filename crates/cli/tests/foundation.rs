@@ -682,6 +682,28 @@ fn access_import_export_and_check_offline() {
         assert!(stdout.contains(text), "{args:?}: {stdout}");
     }
 
+    // A token acting as a user of the model: the model decides what it may do (riget holds no
+    // right in the IT system `tillit`), and an unknown user is refused.
+    let out = run(tillit(dir.path()).args(["admin", "token", "--user", "ghost"]));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ghost"),
+        "{out:?}"
+    );
+    let out = run(tillit(dir.path()).args(["admin", "token", "--user", "riget", "--name", "t"]));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("tillit_"))
+        .unwrap()
+        .to_string();
+    let served = Served::start(dir.path());
+    let (status, body) = http(served.addr, "GET", "/v1/orgs", Some(&token), None).unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("user riget may not org.read"), "{body}");
+    served.stop();
+
     // A refused document names every bad entry, exits 2 and changes nothing.
     let bad = dir.path().join("bad.yaml");
     std::fs::write(

@@ -46,6 +46,11 @@ pub enum AccessServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A user the model in force does not know.
+    #[error(
+        "user {0:?} is not in the access document in force; add it and import the document first"
+    )]
+    UnknownUser(String),
     /// A stored document no longer loads (the database was changed outside Tillit, or a newer
     /// Tillit wrote it).
     #[error("the stored access document version {version} does not load: {reason}")]
@@ -155,7 +160,8 @@ impl AccessCache {
 async fn compile_stored(stored: AccessDocumentVersion) -> Result<Loaded, AccessServiceError> {
     let version = stored.version;
     tokio::task::spawn_blocking(move || {
-        Model::from_text(&stored.document).map(|model| Loaded { version, model })
+        let document = Document::from_json(&stored.document)?;
+        Model::load(&crate::auth::with_builtin(&document)).map(|model| Loaded { version, model })
     })
     .await
     .map_err(|e| AccessServiceError::Interrupted(e.to_string()))?
@@ -165,13 +171,16 @@ async fn compile_stored(stored: AccessDocumentVersion) -> Result<Loaded, AccessS
     })
 }
 
-/// Compiles a document, off the async threads; [`AccessError::Invalid`] names every offending
-/// entry.
+/// Compiles a document with the built-in IT system `tillit` added (see
+/// [`crate::auth::with_builtin`]; the document itself is stored and exported without it), off the
+/// async threads; [`AccessError::Invalid`] names every offending entry.
 pub async fn compile(document: Document) -> Result<(Document, Model), AccessServiceError> {
-    tokio::task::spawn_blocking(move || Model::load(&document).map(|m| (document, m)))
-        .await
-        .map_err(|e| AccessServiceError::Interrupted(e.to_string()))?
-        .map_err(AccessServiceError::from)
+    tokio::task::spawn_blocking(move || {
+        Model::load(&crate::auth::with_builtin(&document)).map(|m| (document, m))
+    })
+    .await
+    .map_err(|e| AccessServiceError::Interrupted(e.to_string()))?
+    .map_err(AccessServiceError::from)
 }
 
 /// What an import stored.
@@ -204,7 +213,8 @@ pub async fn import(
 ) -> Result<Imported, AccessServiceError> {
     let json = document.to_json()?;
     let sha256 = hex::encode(tillit_crypto::sha256(json.as_bytes()));
-    let counts: Vec<(&'static str, usize)> = model
+    // As written: the built-in IT system `tillit` the model adds is not counted.
+    let counts: Vec<(&'static str, usize)> = document
         .counts()
         .into_iter()
         .map(|(section, n)| (section.as_str(), n))

@@ -20,7 +20,7 @@ use tillit_store::{AccessRepo, IdempotentResponse, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::{self, AccessServiceError, Imported};
-use crate::auth::{authorize, Authenticated, Permission};
+use crate::auth::{authorize, Authenticated, Permission, Target};
 use crate::error::{store_error, ApiError, FieldError, Problem};
 use crate::idempotency;
 use crate::state::AppState;
@@ -414,6 +414,7 @@ pub(crate) fn service_error(err: AccessServiceError) -> ApiError {
             }],
         },
         AccessServiceError::Store(e) => store_error(e),
+        AccessServiceError::UnknownUser(_) => ApiError::field("user", err.to_string()),
         AccessServiceError::Contended(m) => ApiError::Unavailable(m),
         e @ (AccessServiceError::Stored { .. } | AccessServiceError::Interrupted(_)) => {
             ApiError::Internal(e.to_string())
@@ -511,7 +512,13 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, Permission::ManageAccess)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ManageAccess,
+        Target::Installation,
+    )
+    .await?;
     let syntax = syntax(&headers)?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the access document is not UTF-8".into()))?;
@@ -583,7 +590,13 @@ pub async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, Permission::ReadAccess)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAccess,
+        Target::Installation,
+    )
+    .await?;
     let stored = state
         .store
         .latest_access_document()
@@ -617,7 +630,13 @@ pub async fn check(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<DecisionView>, ApiError> {
-    authorize(&principal, Permission::CheckAccess)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::CheckAccess,
+        Target::Installation,
+    )
+    .await?;
     let request = json_object::<CheckBody>(&headers, &body)?.into_request()?;
     let loaded = state
         .access
@@ -654,7 +673,13 @@ pub async fn user_rights(
     Path(user): Path<String>,
     Query(params): Query<RightsParams>,
 ) -> Result<Json<RightsView>, ApiError> {
-    authorize(&principal, Permission::ReadAccess)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAccess,
+        Target::Installation,
+    )
+    .await?;
     let at = match params.at.as_deref() {
         Some(text) => {
             text.parse::<Timestamp>()
@@ -690,7 +715,13 @@ pub async fn violations(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<ViolationsView>, ApiError> {
-    authorize(&principal, Permission::ReadAccess)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAccess,
+        Target::Installation,
+    )
+    .await?;
     let loaded = state
         .access
         .model(&state.store)

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{access_api, attestations, audit_api, health, orgs};
+use crate::{access_api, attestations, audit_api, health, orgs, tokens_api};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -68,6 +68,21 @@ pub fn route_table() -> RouteTable {
             route(get.clone(), health::openapi_json),
         )
         .add(post.clone(), "/v1/orgs", route(post.clone(), orgs::create))
+        .add(
+            post.clone(),
+            "/v1/tokens",
+            route(post.clone(), tokens_api::create),
+        )
+        .add(
+            get.clone(),
+            "/v1/tokens",
+            route(get.clone(), tokens_api::list),
+        )
+        .add(
+            post.clone(),
+            "/v1/tokens/{id}/revoke",
+            route(post.clone(), tokens_api::revoke),
+        )
         .add(get.clone(), "/v1/orgs", route(get.clone(), orgs::list))
         .add(get.clone(), "/v1/orgs/{id}", route(get.clone(), orgs::get))
         .add(

@@ -27,7 +27,7 @@ use tillit_store::{
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{authorize, Authenticated, Permission};
+use crate::auth::{authorize, Authenticated, Permission, Target};
 use crate::error::{store_error, ApiError, FieldError, Problem};
 use crate::idempotency;
 use crate::paging::ListParams;
@@ -77,15 +77,14 @@ fn parse_org(org: &str) -> Result<OrgId, ApiError> {
 }
 
 /// The organisation in the path, which must exist.
-async fn existing_org(state: &AppState, org: &str) -> Result<OrgId, ApiError> {
-    let id = parse_org(org)?;
+async fn existing_org(state: &AppState, id: OrgId) -> Result<(), ApiError> {
     state
         .store
         .get_org(id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::NotFound(format!("organisation {id} not found")))?;
-    Ok(id)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,8 +162,15 @@ pub async fn create_type(
     Path(org): Path<String>,
     Json(body): Json<CreateType>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, Permission::ManageTypes)?;
-    let org = existing_org(&state, &org).await?;
+    let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ManageTypes,
+        Target::Org(org),
+    )
+    .await?;
+    existing_org(&state, org).await?;
     tillit_credential::service::check_slug(&body.slug)
         .map_err(|p| problems("invalid slug", vec![p]))?;
     let definition: TypeDefinition = serde_json::from_value(body.definition.clone())
@@ -222,8 +228,15 @@ pub async fn list_types(
     Authenticated(principal): Authenticated,
     Path(org): Path<String>,
 ) -> Result<Json<Vec<TypeView>>, ApiError> {
-    authorize(&principal, Permission::ReadAttestations)?;
-    let org = existing_org(&state, &org).await?;
+    let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAttestations,
+        Target::Org(org),
+    )
+    .await?;
+    existing_org(&state, org).await?;
     let types = state
         .store
         .list_attestation_types(org)
@@ -247,8 +260,14 @@ pub async fn get_type(
     Authenticated(principal): Authenticated,
     Path((org, slug)): Path<(String, String)>,
 ) -> Result<Json<TypeView>, ApiError> {
-    authorize(&principal, Permission::ReadAttestations)?;
     let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAttestations,
+        Target::Org(org),
+    )
+    .await?;
     let record = latest_type(&state, org, &slug).await?;
     Ok(Json(record.into()))
 }
@@ -480,8 +499,15 @@ pub async fn issue(
     headers: HeaderMap,
     Json(body): Json<IssueRequest>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, Permission::IssueAttestation)?;
-    let org = existing_org(&state, &org).await?;
+    let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::IssueAttestation,
+        Target::Org(org),
+    )
+    .await?;
+    existing_org(&state, org).await?;
     let actor = principal.actor();
     let path = format!("/v1/orgs/{org}/attestations");
     let claim = match idempotency::begin(&state, &headers, &actor, "POST", &path, &body).await? {
@@ -615,8 +641,15 @@ pub async fn list_register(
     Path(org): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<RegisterPage>, ApiError> {
-    authorize(&principal, Permission::ReadAttestations)?;
-    let org = existing_org(&state, &org).await?;
+    let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAttestations,
+        Target::Org(org),
+    )
+    .await?;
+    existing_org(&state, org).await?;
     let page = state
         .store
         .list_attestations(org, &params.page_request()?)
@@ -648,8 +681,14 @@ pub async fn get_register(
     Authenticated(principal): Authenticated,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Json<RegisterView>, ApiError> {
-    authorize(&principal, Permission::ReadAttestations)?;
     let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAttestations,
+        Target::Org(org),
+    )
+    .await?;
     let id = Uuid::try_parse(&id).map_err(|e| ApiError::field("id", e.to_string()))?;
     let record = state
         .store
@@ -691,8 +730,14 @@ pub async fn change_status(
     Path((org, id)): Path<(String, String)>,
     Json(body): Json<ChangeStatus>,
 ) -> Result<Json<RegisterView>, ApiError> {
-    authorize(&principal, Permission::RevokeAttestation)?;
     let org = parse_org(&org)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::RevokeAttestation,
+        Target::Org(org),
+    )
+    .await?;
     let id = Uuid::try_parse(&id).map_err(|e| ApiError::field("id", e.to_string()))?;
     let reason = body.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -843,7 +888,8 @@ pub async fn issuer_metadata(
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = existing_org(&state, &org).await?;
+    let org = parse_org(&org)?;
+    existing_org(&state, org).await?;
     let keys = state
         .store
         .list_keys(Scope::Org(org), ISSUER_KEY_PURPOSE)

@@ -9,7 +9,7 @@ use tillit_audit::{format_time, merkle, AuditEntry};
 use tillit_store::{AuditRepo, KeyRepo, Scope, TreeHeadRecord};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{authorize, Authenticated, Permission};
+use crate::auth::{authorize, Authenticated, Permission, Target};
 use crate::error::{store_error, ApiError, Problem};
 use crate::paging::SeqListParams;
 use crate::state::AppState;
@@ -171,7 +171,13 @@ pub async fn entries(
     Authenticated(principal): Authenticated,
     Query(params): Query<SeqListParams>,
 ) -> Result<Json<EntryPage>, ApiError> {
-    authorize(&principal, Permission::ReadAudit)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadAudit,
+        Target::Installation,
+    )
+    .await?;
     let (page, from) = params.page_request()?;
     let limit = page.limit;
     let items = state

@@ -38,6 +38,7 @@ mod orgs;
 mod paging;
 pub mod runtime;
 mod state;
+mod tokens_api;
 pub mod tree_heads;
 
 pub use config::Config;

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{access_api, attestations, audit_api, health, orgs};
+use crate::{access_api, attestations, audit_api, health, orgs, tokens_api};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -46,6 +46,9 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         access_api::check,
         access_api::user_rights,
         access_api::violations,
+        tokens_api::create,
+        tokens_api::list,
+        tokens_api::revoke,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -69,7 +72,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API token created by `tillit admin bootstrap`"))
+                    .description(Some("An API token: an administrator token from `tillit admin bootstrap`, or a user's token from `POST /v1/tokens` or `tillit admin token --user`"))
                     .build(),
             ),
         );

@@ -46,6 +46,33 @@ pub async fn bootstrap_admin(config: Config) -> Result<String, ServerError> {
     Ok(secret?)
 }
 
+/// `tillit admin token --user ID`: a token acting as user `user` of the access model in force
+/// (which must know the user), printed once. Returns the secret.
+pub async fn create_user_token(
+    config: Config,
+    user: &str,
+    name: &str,
+) -> Result<String, ServerError> {
+    let store = open_store(&config).await?;
+    let result = async {
+        let loaded = crate::access::AccessCache::default().model(&store).await?;
+        if !loaded.model.has_user(user) {
+            return Err(ServerError::Access(
+                crate::access::AccessServiceError::UnknownUser(user.to_owned()),
+            ));
+        }
+        let subject = crate::auth::Subject::User(user.to_owned());
+        Ok(
+            crate::auth::create_token(&store, &subject, name, "system:cli")
+                .await?
+                .secret,
+        )
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 /// Writes a consistent copy of the SQLite database to `out` (`VACUUM INTO`).
 pub async fn backup(config: Config, out: &Path) -> Result<BackupOutcome, ServerError> {
     let store = open_store(&config).await?;

@@ -11,7 +11,7 @@ use tillit_core::{Country, OrgId, OrganisationNumber};
 use tillit_store::{NewOrg, Org, OrgRepo};
 use utoipa::ToSchema;
 
-use crate::auth::{authorize, Authenticated, Permission};
+use crate::auth::{authorize, Authenticated, Permission, Target};
 use crate::error::{store_error, ApiError, FieldError, Problem};
 use crate::idempotency;
 use crate::paging::ListParams;
@@ -163,7 +163,13 @@ pub async fn create(
     headers: HeaderMap,
     Json(body): Json<CreateOrg>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, Permission::CreateOrg)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::CreateOrg,
+        Target::Installation,
+    )
+    .await?;
     let actor = principal.actor();
     let claim =
         match idempotency::begin(&state, &headers, &actor, "POST", "/v1/orgs", &body).await? {
@@ -228,7 +234,13 @@ pub async fn list(
     Authenticated(principal): Authenticated,
     Query(params): Query<ListParams>,
 ) -> Result<Json<OrgPage>, ApiError> {
-    authorize(&principal, Permission::ReadOrgs)?;
+    authorize(
+        &state,
+        &principal,
+        Permission::ReadOrgs,
+        Target::Installation,
+    )
+    .await?;
     let page = state
         .store
         .list_orgs(&params.page_request()?)
@@ -255,10 +267,10 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<OrgView>, ApiError> {
-    authorize(&principal, Permission::ReadOrgs)?;
     let id: OrgId = id
         .parse()
         .map_err(|e: tillit_core::CoreError| ApiError::field("id", e.to_string()))?;
+    authorize(&state, &principal, Permission::ReadOrgs, Target::Org(id)).await?;
     let org = state
         .store
         .get_org(id)

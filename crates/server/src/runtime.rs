@@ -151,6 +151,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         keys,
         audit_written: Arc::new(Notify::new()),
         access: crate::access::AccessCache::default(),
+        tokens: crate::auth::TokenCache::default(),
     })
 }
 

@@ -6,6 +6,7 @@ use tillit_store::Store;
 use tokio::sync::Notify;
 
 use crate::access::AccessCache;
+use crate::auth::TokenCache;
 use crate::config::Config;
 use crate::keys::KeyService;
 use crate::metrics::Metrics;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub audit_written: Arc<Notify>,
     /// The compiled access model in force, refreshed from the store (see `access`).
     pub access: AccessCache,
+    /// Token lookups, trusted for `auth::TOKEN_CACHE_TTL`.
+    pub tokens: TokenCache,
 }

@@ -26,6 +26,7 @@ backend_tests!(
     export_round_trips_and_imports_are_idempotent,
     another_instance_s_import_is_picked_up_within_the_ttl,
     bad_input_is_a_4xx_problem,
+    tillit_s_own_api_is_authorized_through_the_model,
 );
 
 fn example(name: &str) -> String {
@@ -848,5 +849,375 @@ async fn bad_input_is_a_4xx_problem(backend: Backend) {
             .count(),
         1
     );
+    s.stop().await;
+}
+
+/// A request with a token: status and JSON body (or `{"raw": text}`).
+async fn call(
+    s: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut r = s
+        .client
+        .request(method, s.url(path))
+        .header(AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(body) = body {
+        r = r.json(body);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })),
+    )
+}
+
+/// Issue 9 item 8: every handler authorizes through the access engine, in the built-in IT system
+/// `tillit`, scoped to the organisation in the path; the bootstrap token stays unrestricted; audit
+/// entries name the user.
+#[allow(clippy::type_complexity)]
+async fn tillit_s_own_api_is_authorized_through_the_model(backend: Backend) {
+    use reqwest::Method;
+    let s = TestServer::start(backend).await;
+    let mut orgs = Vec::new();
+    for (name, number) in [("Ankeborg", "10000001"), ("Gåseborg", "10000002")] {
+        let r = s.create_org(name, "DK", number).await;
+        assert_eq!(r.status(), 201);
+        orgs.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (ankeborg, gaseborg) = (orgs[0].clone(), orgs[1].clone());
+    let document = json!({
+        "organisations": [{"id": ankeborg, "name": "Ankeborg"}, {"id": gaseborg, "name": "Gåseborg"}],
+        "persons": [{"id": "p-clerk"}, {"id": "p-auditor"}, {"id": "p-admin"}, {"id": "p-none"}],
+        "users": [{"id": "clerk", "person": "p-clerk"}, {"id": "auditor", "person": "p-auditor"},
+                  {"id": "it-admin", "person": "p-admin"}, {"id": "nobody", "person": "p-none"}],
+        "roles": [
+            {"id": "issuer", "classifications": ["tillit"],
+             "rights": ["type.manage", "attestation.issue", "attestation.read", "attestation.revoke", "org.read"]},
+            {"id": "auditor", "classifications": ["tillit"], "rights": ["audit.read"]},
+            {"id": "access-admin", "classifications": ["tillit"], "rights": ["access.manage", "access.read"]}
+        ],
+        "assignments": [
+            {"id": "a1", "user": "clerk", "roles": ["issuer"],
+             "restrictions": [{"kind": "organisation", "id": ankeborg}]},
+            {"id": "a2", "user": "auditor", "roles": ["auditor"]},
+            {"id": "a3", "user": "it-admin", "roles": ["access-admin"]}
+        ]
+    });
+    import_ok(&s, "application/json", &document.to_string()).await;
+
+    // The administrator makes a token for each user.
+    let mut tokens = std::collections::HashMap::new();
+    for user in ["clerk", "auditor", "it-admin", "nobody"] {
+        let (status, body) = call(
+            &s,
+            &s.token,
+            Method::POST,
+            "/v1/tokens",
+            Some(&json!({"name": format!("{user}'s token"), "user": user})),
+        )
+        .await;
+        assert_eq!(status, 201, "{}: token for {user}: {body}", s.backend);
+        assert_eq!(body["acts_as"], user);
+        tokens.insert(user, body["secret"].as_str().unwrap().to_owned());
+    }
+    let type_body = json!({"slug": "permit", "definition": {
+        "display": {"en": "Permit"},
+        "claims_schema": {"type": "object", "properties": {"plate": {"type": "string"}}},
+        "default_validity_days": 30, "formats": ["sd-jwt-vc"]}});
+    let issue_body = json!({"type": "permit", "claims": {"plate": "ABC12D"}});
+    let post = Method::POST;
+    let get = Method::GET;
+    // (user, method, path, body, expected status, a text the refusal must contain)
+    let cases: Vec<(&str, Method, String, Option<Value>, u16, &str)> = vec![
+        (
+            "clerk",
+            post.clone(),
+            format!("/v1/orgs/{ankeborg}/types"),
+            Some(type_body.clone()),
+            201,
+            "",
+        ),
+        (
+            "clerk",
+            post.clone(),
+            format!("/v1/orgs/{gaseborg}/types"),
+            Some(type_body.clone()),
+            403,
+            "may not type.manage in organisation",
+        ),
+        (
+            "clerk",
+            post.clone(),
+            format!("/v1/orgs/{ankeborg}/attestations"),
+            Some(issue_body.clone()),
+            201,
+            "",
+        ),
+        (
+            "clerk",
+            post.clone(),
+            format!("/v1/orgs/{gaseborg}/attestations"),
+            Some(issue_body.clone()),
+            403,
+            "attestation.issue",
+        ),
+        (
+            "clerk",
+            get.clone(),
+            format!("/v1/orgs/{ankeborg}/attestations"),
+            None,
+            200,
+            "",
+        ),
+        (
+            "clerk",
+            get.clone(),
+            format!("/v1/orgs/{gaseborg}/attestations"),
+            None,
+            403,
+            "attestation.read",
+        ),
+        (
+            "clerk",
+            get.clone(),
+            format!("/v1/orgs/{ankeborg}"),
+            None,
+            200,
+            "",
+        ),
+        (
+            "clerk",
+            get.clone(),
+            format!("/v1/orgs/{gaseborg}"),
+            None,
+            403,
+            "org.read",
+        ),
+        // Installation-wide actions: a restricted assignment never allows them.
+        (
+            "clerk",
+            get.clone(),
+            "/v1/orgs".into(),
+            None,
+            403,
+            "installation-wide",
+        ),
+        (
+            "clerk",
+            post.clone(),
+            "/v1/orgs".into(),
+            Some(json!({"name": "X", "country": "DK", "organisation_number": "10000003"})),
+            403,
+            "org.manage",
+        ),
+        (
+            "clerk",
+            get.clone(),
+            "/v1/audit/entries".into(),
+            None,
+            403,
+            "audit.read",
+        ),
+        (
+            "auditor",
+            get.clone(),
+            "/v1/audit/entries".into(),
+            None,
+            200,
+            "",
+        ),
+        (
+            "auditor",
+            get.clone(),
+            format!("/v1/orgs/{ankeborg}/attestations"),
+            None,
+            403,
+            "attestation.read",
+        ),
+        (
+            "nobody",
+            get.clone(),
+            format!("/v1/orgs/{ankeborg}/types"),
+            None,
+            403,
+            "attestation.read",
+        ),
+        (
+            "nobody",
+            get.clone(),
+            "/v1/access/export".into(),
+            None,
+            403,
+            "access.read",
+        ),
+        (
+            "nobody",
+            post.clone(),
+            "/v1/access/check".into(),
+            Some(json!({"user": "clerk", "right": "org.read"})),
+            403,
+            "access.check",
+        ),
+        (
+            "it-admin",
+            get.clone(),
+            "/v1/access/export".into(),
+            None,
+            200,
+            "",
+        ),
+        ("it-admin", get.clone(), "/v1/tokens".into(), None, 200, ""),
+        (
+            "it-admin",
+            post.clone(),
+            "/v1/tokens".into(),
+            Some(json!({"name": "more", "user": "clerk"})),
+            201,
+            "",
+        ),
+        (
+            "it-admin",
+            post.clone(),
+            "/v1/tokens".into(),
+            Some(json!({"name": "admin"})),
+            403,
+            "only an administrator token",
+        ),
+        (
+            "it-admin",
+            post.clone(),
+            "/v1/tokens".into(),
+            Some(json!({"name": "x", "user": "ghost"})),
+            422,
+            "not in the access model",
+        ),
+        (
+            "clerk",
+            post.clone(),
+            "/v1/tokens".into(),
+            Some(json!({"name": "x", "user": "clerk"})),
+            403,
+            "access.manage",
+        ),
+    ];
+    for (user, method, path, body, want, text) in cases {
+        let (status, got) = call(&s, &tokens[user], method.clone(), &path, body.as_ref()).await;
+        let context = format!("{}: {user} {method} {path}", s.backend);
+        assert_eq!(status, want, "{context}: {got}");
+        if want >= 400 {
+            let detail = got.to_string();
+            assert!(detail.contains(text), "{context}: {detail} lacks {text:?}");
+        }
+    }
+
+    // No secured operation of the API answers 2xx to a user the model gives nothing, whatever
+    // the path (every documented operation, path parameters filled in, an empty JSON body).
+    let (_, _, spec) = s.get_public("/v1/openapi.json").await;
+    let mut secured = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op.get("security").is_none() {
+                continue;
+            }
+            secured += 1;
+            let concrete = path
+                .replace("{org}", &ankeborg)
+                .replace("{slug}", "permit")
+                .replace("{tree_size}", "1")
+                .split('/')
+                .map(|seg| {
+                    if seg.starts_with('{') {
+                        "0193a000-0000-7000-8000-000000000000"
+                    } else {
+                        seg
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method == Method::POST).then(|| json!({}));
+            let (status, got) = call(
+                &s,
+                &tokens["nobody"],
+                method.clone(),
+                &concrete,
+                body.as_ref(),
+            )
+            .await;
+            assert!(
+                !(200..300).contains(&status),
+                "{}: nobody {method} {concrete}: {status} {got}",
+                s.backend
+            );
+        }
+    }
+    assert!(
+        secured >= 19,
+        "{}: only {secured} secured operations documented",
+        s.backend
+    );
+
+    // Audit entries name the user who acted.
+    let (status, page) = s.get_json("/v1/audit/entries?limit=200").await;
+    assert_eq!(status, 200);
+    let actors: Vec<(&str, &str)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    for action in ["attestation_type.create", "attestation.issue"] {
+        assert!(
+            actors.contains(&(action, "user:clerk")),
+            "{}: {action} by user:clerk in {actors:?}",
+            s.backend
+        );
+    }
+
+    // A revoked token stops working at once in this process.
+    let (status, list) = call(&s, &s.token, Method::GET, "/v1/tokens", None).await;
+    assert_eq!(status, 200);
+    let clerk_token = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "clerk's token")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(
+        &s,
+        &s.token,
+        Method::POST,
+        &format!("/v1/tokens/{clerk_token}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &s,
+        &tokens["clerk"],
+        Method::GET,
+        &format!("/v1/orgs/{ankeborg}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{}: revoked: {body}", s.backend);
+    // The administrator token is unrestricted and needs no model entry.
+    let (status, _) = s
+        .get_json(&format!("/v1/orgs/{gaseborg}/attestations"))
+        .await;
+    assert_eq!(status, 200);
     s.stop().await;
 }

@@ -350,7 +350,7 @@ async fn forbidden_for_a_token_without_rights(backend: Backend) {
                 org_id: None,
                 name: "limited".into(),
                 token_hash: tillit_server::auth::hash_token(secret),
-                scope: "none".into(),
+                scope: "user:limited".into(),
             },
             tillit_audit::AuditEvent {
                 actor: "test".into(),

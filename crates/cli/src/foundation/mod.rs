@@ -79,6 +79,18 @@ pub enum ConfigCommand {
 pub enum AdminCommand {
     /// Create a super-admin API token and print it once.
     Bootstrap(ConfigArg),
+    /// Create an API token that acts as one user of the access model (it may do what the model
+    /// allows that user in the IT system `tillit`), and print it once.
+    Token {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The access-model user id, e.g. `ankeborg-caseworker`.
+        #[arg(long)]
+        user: String,
+        /// A label for people.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -141,6 +153,13 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             println!(
                 "Created a super-admin API token. It is shown only this once:\n\n  {secret}\n"
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(AdminCommand::Token { config, user, name }) => {
+            let config = config.load()?;
+            let secret =
+                runtime()?.block_on(tillit_server::ops::create_user_token(config, &user, &name))?;
+            println!("Created an API token acting as user {user}. It is shown only this once:\n\n  {secret}\n");
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { config, out } => {
