@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check \
-  -r interop/sdjwt/requirements.txt -r interop/cbor/requirements.txt
-python3 -c 'import sd_jwt, cbor2, cose; print("interop packages ready")'
+  -r interop/sdjwt/requirements.txt -r interop/cbor/requirements.txt -r interop/oauth/requirements.txt
+python3 -c 'import sd_jwt, cbor2, cose, jwt; print("interop packages ready")'
 if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q

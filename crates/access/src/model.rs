@@ -1143,6 +1143,21 @@ impl Model {
         self.users.get(id).is_some()
     }
 
+    /// Whether the model has an IT system with this id.
+    pub fn has_it_system(&self, id: &str) -> bool {
+        self.systems.get(id).is_some()
+    }
+
+    /// Who user `id` is: `(Some(person), None)` for a person's user, `(None, Some(it_system))`
+    /// for an IT system's; None when the model has no such user.
+    pub fn user_subject(&self, id: &str) -> Option<(Option<&str>, Option<&str>)> {
+        let row = self.users.row(self.users.get(id)?)?;
+        Some(match row.subject {
+            Subject::Person(p) => (Some(self.persons.id(p)), None),
+            Subject::System(s) => (None, Some(self.systems.id(s))),
+        })
+    }
+
     /// How many entries each section holds (for logs and metrics).
     pub fn counts(&self) -> Vec<(Section, usize)> {
         vec![

@@ -21,6 +21,14 @@ pub fn encode_std(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
+/// Decodes standard padded base64 (e.g. an HTTP Basic credential, RFC 7617).
+pub fn decode_std(s: &str) -> Result<Vec<u8>, CryptoError> {
+    STANDARD.decode(s).map_err(|e| CryptoError::InvalidBase64 {
+        what: "input",
+        reason: e.to_string(),
+    })
+}
+
 pub(crate) fn decode_url_named(s: &str, what: &'static str) -> Result<Vec<u8>, CryptoError> {
     URL_SAFE_NO_PAD
         .decode(s)

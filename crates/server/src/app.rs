@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{access_api, attestations, audit_api, health, orgs, tokens_api};
+use crate::{access_api, attestations, audit_api, health, oauth, orgs, tokens_api};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -82,6 +82,37 @@ pub fn route_table() -> RouteTable {
             post.clone(),
             "/v1/tokens/{id}/revoke",
             route(post.clone(), tokens_api::revoke),
+        )
+        .add(
+            post.clone(),
+            "/v1/clients",
+            route(post.clone(), oauth::register_client),
+        )
+        .add(
+            get.clone(),
+            "/v1/clients",
+            route(get.clone(), oauth::list_clients),
+        )
+        .add(
+            post.clone(),
+            "/v1/clients/{client_id}/revoke",
+            route(post.clone(), oauth::revoke_client),
+        )
+        .add(
+            post.clone(),
+            "/oauth/token",
+            route(post.clone(), oauth::token),
+        )
+        .add(get.clone(), "/oauth/jwks", route(get.clone(), oauth::jwks))
+        .add(
+            get.clone(),
+            "/.well-known/oauth-authorization-server",
+            route(get.clone(), oauth::authorization_server_metadata),
+        )
+        .add(
+            get.clone(),
+            "/.well-known/openid-configuration",
+            route(get.clone(), oauth::openid_configuration),
         )
         .add(get.clone(), "/v1/orgs", route(get.clone(), orgs::list))
         .add(get.clone(), "/v1/orgs/{id}", route(get.clone(), orgs::get))

@@ -80,8 +80,8 @@ impl Subject {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The token used.
-    pub token_id: ApiTokenId,
+    /// The API token used; None for a JWT access token from the token endpoint.
+    pub token_id: Option<ApiTokenId>,
     /// Who the token acts as.
     pub subject: Subject,
 }
@@ -91,7 +91,10 @@ impl Principal {
     /// administrator token; never a secret.
     pub fn actor(&self) -> String {
         match &self.subject {
-            Subject::Administrator => format!("token:{}", self.token_id),
+            Subject::Administrator => match self.token_id {
+                Some(id) => format!("token:{id}"),
+                None => "token:unknown".into(),
+            },
             Subject::User(id) => format!("user:{id}"),
         }
     }
@@ -398,6 +401,12 @@ impl FromRequestParts<AppState> for Authenticated {
         let hash = hash_token(secret);
         let principal = match state.tokens.get(&hash) {
             Some(cached) => cached,
+            // A JWT access token from the token endpoint (three base64url parts).
+            None if !secret.starts_with(TOKEN_PREFIX) && secret.split('.').count() == 3 => {
+                let found = crate::oauth::principal_from_access_token(state, secret).await?;
+                state.tokens.put(hash, found.clone());
+                found
+            }
             None => {
                 let found = state
                     .store
@@ -407,7 +416,7 @@ impl FromRequestParts<AppState> for Authenticated {
                     .filter(|t| t.revoked_at.is_none())
                     .and_then(|t| {
                         Subject::from_scope(&t.scope).map(|subject| Principal {
-                            token_id: t.id,
+                            token_id: Some(t.id),
                             subject,
                         })
                     });

@@ -203,6 +203,11 @@ const MAX_DETAIL_BODY: usize = 4096;
 
 /// Turns every error response into a problem document and fills in `instance` and
 /// `request_id`. Must run inside the request-id layer.
+/// Marks an error response that must reach the client as it is, not as a problem document
+/// (the OAuth token endpoint's RFC 6749 §5.2 errors).
+#[derive(Debug, Clone, Copy)]
+pub struct PassThrough;
+
 pub async fn problem_middleware(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let request_id = request
@@ -212,7 +217,9 @@ pub async fn problem_middleware(request: Request, next: Next) -> Response {
         .map(str::to_string);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<PassThrough>().is_some()
+    {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -32,6 +32,7 @@ mod health;
 mod idempotency;
 pub mod keys;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 mod orgs;

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{access_api, attestations, audit_api, health, orgs, tokens_api};
+use crate::{access_api, attestations, audit_api, health, oauth, orgs, tokens_api};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -49,6 +49,13 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         tokens_api::create,
         tokens_api::list,
         tokens_api::revoke,
+        oauth::register_client,
+        oauth::list_clients,
+        oauth::revoke_client,
+        oauth::token,
+        oauth::jwks,
+        oauth::authorization_server_metadata,
+        oauth::openid_configuration,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),

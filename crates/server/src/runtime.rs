@@ -152,6 +152,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         audit_written: Arc::new(Notify::new()),
         access: crate::access::AccessCache::default(),
         tokens: crate::auth::TokenCache::default(),
+        oauth_assertions: crate::oauth::SeenAssertions::default(),
     })
 }
 
@@ -229,15 +230,18 @@ pub async fn start_with(
     config: Config,
     extra: axum::Router<AppState>,
 ) -> Result<RunningServer, ServerError> {
+    let mut config = config;
     let listen = config.listen;
-    let state = prepare(config).await?;
-    let bootstrap_token = bootstrap_if_empty(&state.store).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(io(format!("cannot listen on {listen}")))?;
     let addr = listener
         .local_addr()
         .map_err(io("cannot read the listening address"))?;
+    // The address really bound (port 0 picks one), so that URLs made from it are right.
+    config.listen = addr;
+    let state = prepare(config).await?;
+    let bootstrap_token = bootstrap_if_empty(&state.store).await?;
     let (shutdown, mut rx_http) = watch::channel(false);
     let rx_jobs = shutdown.subscribe();
     let jobs = tokio::spawn(crate::tree_heads::run(state.clone(), rx_jobs));

@@ -189,6 +189,7 @@ pub async fn list(
     responses(
         (status = 200, description = "Revoked", body = TokenView),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is made with this very token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke(
@@ -206,6 +207,13 @@ pub async fn revoke(
     let id: ApiTokenId = id
         .parse()
         .map_err(|e: tillit_core::CoreError| ApiError::field("id", e.to_string()))?;
+    if principal.token_id == Some(id) {
+        return Err(ApiError::Conflict(
+            "this request is made with the token it would revoke; revoke it with another token, \
+             so that nobody locks themselves out by mistake"
+                .into(),
+        ));
+    }
     let audit = AuditEvent {
         actor: principal.actor(),
         org_id: None,

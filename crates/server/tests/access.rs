@@ -27,6 +27,7 @@ backend_tests!(
     another_instance_s_import_is_picked_up_within_the_ttl,
     bad_input_is_a_4xx_problem,
     tillit_s_own_api_is_authorized_through_the_model,
+    the_token_endpoint_issues_access_tokens_another_library_accepts,
 );
 
 fn example(name: &str) -> String {
@@ -1214,10 +1215,402 @@ async fn tillit_s_own_api_is_authorized_through_the_model(backend: Backend) {
     )
     .await;
     assert_eq!(status, 401, "{}: revoked: {body}", s.backend);
+    // Nobody revokes the token they are using by mistake.
+    let bootstrap = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "bootstrap")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = call(
+        &s,
+        &s.token,
+        Method::POST,
+        &format!("/v1/tokens/{bootstrap}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{}: {body}", s.backend);
     // The administrator token is unrestricted and needs no model entry.
     let (status, _) = s
         .get_json(&format!("/v1/orgs/{gaseborg}/attestations"))
         .await;
     assert_eq!(status, 200);
+    s.stop().await;
+}
+
+/// POST a form to the token endpoint, with an optional HTTP Basic credential.
+async fn token_request(
+    s: &TestServer,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut r = s.client.post(s.url("/oauth/token")).form(form);
+    if let Some((id, secret)) = basic {
+        r = r.basic_auth(id, Some(secret));
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.json().await.unwrap(), headers)
+}
+
+/// A client assertion (RFC 7523) signed by `key`.
+fn assertion(key: &tillit_crypto::SigningKey, client: &str, aud: &str, jti: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut header = serde_json::Map::new();
+    header.insert("kid".into(), json!(key.kid()));
+    let claims =
+        json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "iat": now, "exp": now + 120});
+    tillit_crypto::jws::sign_compact(header, claims.to_string().as_bytes(), key).unwrap()
+}
+
+/// Issue 9 item 6: client credentials (secret and private_key_jwt) → ES256 `at+jwt` access
+/// tokens with sub, person / IT system, acr and the roles and rights for the audience with their
+/// restrictions; Tillit's API accepts them; errors are RFC 6749 JSON; and a resource server
+/// written on PyJWT accepts the token (with TILLIT_INTEROP=1).
+#[allow(clippy::type_complexity)]
+async fn the_token_endpoint_issues_access_tokens_another_library_accepts(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let r = s.create_org("Ankeborg", "DK", "10000001").await;
+    let ankeborg = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.create_org("Gåseborg", "DK", "10000002").await;
+    let gaseborg = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = json!({
+        "classifications": [{"id": "kommune"}],
+        "it_systems": [{"id": "sager", "name": "Ankeborg cases", "classification": "kommune"}],
+        "rights": [{"id": "sag.læs", "it_system": "sager", "classification": "kommune"}],
+        "organisations": [{"id": ankeborg}, {"id": gaseborg}],
+        "users": [{"id": "sagssystem", "it_system": "sager"}],
+        "roles": [
+            {"id": "register-reader", "classifications": ["tillit"], "rights": ["attestation.read"]},
+            {"id": "case-reader", "classifications": ["kommune"], "rights": ["sag.læs"]}
+        ],
+        "assignments": [
+            {"id": "a1", "user": "sagssystem", "roles": ["register-reader"],
+             "restrictions": [{"kind": "organisation", "id": ankeborg}]},
+            {"id": "a2", "user": "sagssystem", "roles": ["case-reader"]}
+        ]
+    });
+    import_ok(&s, "application/json", &document.to_string()).await;
+    let (status, client) = call(&s, &s.token, reqwest::Method::POST, "/v1/clients",
+        Some(&json!({"name": "Sagssystem", "user": "sagssystem", "client_id": "sagssystem", "loa": "substantial"}))).await;
+    assert_eq!(status, 201, "{}: {client}", s.backend);
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+
+    let (status, metadata) = call(
+        &s,
+        &s.token,
+        reqwest::Method::GET,
+        "/.well-known/oauth-authorization-server",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let issuer = metadata["issuer"].as_str().unwrap().to_owned();
+    assert_eq!(metadata["token_endpoint"], format!("{issuer}/oauth/token"));
+
+    // Client secret via HTTP Basic; audience tillit by default.
+    let (status, body, headers) = token_request(
+        &s,
+        Some(("sagssystem", &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", s.backend);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300);
+    let access_token = body["access_token"].as_str().unwrap().to_owned();
+    let jws = tillit_crypto::jws::decode_compact(&access_token).unwrap();
+    assert_eq!(jws.header["typ"], "at+jwt");
+    let (_, _, jwks) = s.get_public("/oauth/jwks").await;
+    let jwk: tillit_crypto::Jwk = serde_json::from_value(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == jws.header["kid"])
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    jws.verify(
+        &tillit_crypto::VerifyingKey::from_jwk(&jwk).unwrap(),
+        &[tillit_crypto::Algorithm::Es256],
+    )
+    .unwrap();
+    let claims: Value = serde_json::from_slice(&jws.payload).unwrap();
+    assert_eq!(claims["iss"], issuer);
+    assert_eq!(claims["sub"], "sagssystem");
+    assert_eq!(claims["aud"], "tillit");
+    assert_eq!(claims["client_id"], "sagssystem");
+    assert_eq!(claims["it_system"], "sager");
+    assert_eq!(
+        claims["acr"],
+        "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    assert_eq!(claims["roles"], json!(["register-reader"]));
+    assert_eq!(
+        claims["rights"],
+        json!([{"right": "attestation.read",
+        "restrictions": [{"kind": "organisation", "id": ankeborg, "include_children": false}]}])
+    );
+
+    // Tillit's own API decides on the token's subject.
+    let (status, body) = call(
+        &s,
+        &access_token,
+        reqwest::Method::GET,
+        &format!("/v1/orgs/{ankeborg}/attestations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", s.backend);
+    let (status, body) = call(
+        &s,
+        &access_token,
+        reqwest::Method::GET,
+        &format!("/v1/orgs/{gaseborg}/attestations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{}: {body}", s.backend);
+    // A token for another audience is not one for Tillit's API.
+    let (status, body, _) = token_request(
+        &s,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "sagssystem"),
+            ("client_secret", &secret),
+            ("audience", "sager"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {body}", s.backend);
+    let sager_token = body["access_token"].as_str().unwrap().to_owned();
+    let claims: Value = serde_json::from_slice(
+        &tillit_crypto::jws::decode_compact(&sager_token)
+            .unwrap()
+            .payload,
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], "sager");
+    assert_eq!(
+        claims["rights"],
+        json!([{"right": "sag.læs"}]),
+        "unrestricted: no restrictions member"
+    );
+    let (status, _) = call(
+        &s,
+        &sager_token,
+        reqwest::Method::GET,
+        &format!("/v1/orgs/{ankeborg}/attestations"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // private_key_jwt.
+    let key = tillit_crypto::SigningKey::generate(tillit_crypto::Algorithm::Es256).unwrap();
+    let jwks = json!({"keys": [key.verifying_key().to_jwk()]});
+    let (status, body) = call(
+        &s,
+        &s.token,
+        reqwest::Method::POST,
+        "/v1/clients",
+        Some(&json!({"name": "Keyed", "user": "sagssystem", "client_id": "keyed", "jwks": jwks})),
+    )
+    .await;
+    assert_eq!(status, 201, "{}: {body}", s.backend);
+    assert!(body.get("client_secret").is_none());
+    let endpoint = format!("{issuer}/oauth/token");
+    let good = assertion(&key, "keyed", &endpoint, "j1");
+    let jwt_bearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let with_assertion = |a: String| {
+        vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_assertion_type", jwt_bearer.to_string()),
+            ("client_assertion", a),
+        ]
+    };
+    let form = with_assertion(good.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body, _) = token_request(&s, None, &form).await;
+    assert_eq!(status, 200, "{}: {body}", s.backend);
+
+    // Errors: (basic, form, status, error)
+    let other_key = tillit_crypto::SigningKey::generate(tillit_crypto::Algorithm::Es256).unwrap();
+    let cases: Vec<(Option<(&str, &str)>, Vec<(&str, String)>, u16, &str)> = vec![
+        (
+            Some(("sagssystem", "wrong")),
+            vec![("grant_type", "client_credentials".into())],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(("nobody", &secret)),
+            vec![("grant_type", "client_credentials".into())],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(("sagssystem", &secret)),
+            vec![("grant_type", "password".into())],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            Some(("sagssystem", &secret)),
+            vec![],
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(("sagssystem", &secret)),
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("scope", "org.manage".into()),
+            ],
+            400,
+            "invalid_scope",
+        ),
+        (
+            Some(("sagssystem", &secret)),
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("audience", "nowhere".into()),
+            ],
+            400,
+            "invalid_target",
+        ),
+        (
+            Some(("sagssystem", &secret)),
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_id", "keyed".into()),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            None,
+            vec![("grant_type", "client_credentials".into())],
+            401,
+            "invalid_client",
+        ),
+        (None, with_assertion(good.clone()), 401, "invalid_client"), // replayed jti
+        (
+            None,
+            with_assertion(assertion(&key, "keyed", "https://elsewhere/token", "j2")),
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            with_assertion(assertion(&other_key, "keyed", &endpoint, "j3")),
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            with_assertion("not.a.jwt".into()),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (basic, form, want, error) in cases {
+        let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body, headers) = token_request(&s, basic, &form_ref).await;
+        let context = format!("{}: {basic:?} {form:?}", s.backend);
+        assert_eq!(status, want, "{context}: {body}");
+        assert_eq!(body["error"], error, "{context}: {body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{context}"
+        );
+        assert_eq!(headers["content-type"], "application/json", "{context}");
+        if status == 401 && basic.is_some() {
+            assert!(headers.contains_key("www-authenticate"), "{context}");
+        }
+    }
+    let r = s
+        .client
+        .post(s.url("/oauth/token"))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+
+    // An independent resource server (PyJWT) verifies the token from the metadata and JWKS.
+    if tillit_testkit::interop_enabled("the PyJWT resource server (pip PyJWT[crypto]==2.10.1)") {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../interop/oauth/resource_server.py");
+        let token = access_token.clone();
+        let issuer = issuer.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .arg(script)
+                .args([&issuer, "tillit", &token])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: PyJWT: {}",
+            s.backend,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(claims["sub"], "sagssystem");
+        assert_eq!(
+            claims["acr"],
+            "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+        );
+        assert_eq!(claims["rights"][0]["right"], "attestation.read");
+    }
+
+    // A revoked client gets no more tokens.
+    let (status, _) = call(
+        &s,
+        &s.token,
+        reqwest::Method::POST,
+        "/v1/clients/sagssystem/revoke",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = token_request(
+        &s,
+        Some(("sagssystem", &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{}",
+        s.backend
+    );
     s.stop().await;
 }

@@ -56,6 +56,7 @@
 mod access;
 mod attestations;
 mod audit;
+mod clients;
 mod db;
 mod error;
 mod idempotency;
@@ -75,6 +76,7 @@ pub use attestations::{
     Signed, StatusAllocation, StatusListRecord, StatusUpdate, STATUS_BITS, STATUS_CAPACITY,
 };
 pub use audit::{AuditRepo, TreeHeadRecord};
+pub use clients::{Client, ClientCredential, ClientRepo, NewClient};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRepo, IdempotentResponse};
 pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};

@@ -125,6 +125,7 @@ conformance!(
     a_writable_database_is_ready_for_writes,
     access_documents_are_versioned_with_their_audit_entries,
     access_exercises_are_recorded_per_object,
+    oauth_clients_roundtrip_and_revoke,
 );
 
 #[tokio::test]
@@ -1100,6 +1101,95 @@ mod cases {
             log.iter().filter(|e| e.action == "access.exercise").count() == 3,
             "one audit entry per recorded exercise, none for the refused one"
         );
+        Ok(())
+    }
+
+    pub async fn oauth_clients_roundtrip_and_revoke(store: Store, _url: String) -> Result<()> {
+        use tillit_store::{ClientCredential, ClientRepo, NewClient};
+        let clients = [
+            (
+                "secret-client",
+                ClientCredential::SecretSha256("ab".repeat(32)),
+                Some("substantial"),
+            ),
+            (
+                "keyed-client",
+                ClientCredential::Jwks(r#"{"keys":[]}"#.into()),
+                None,
+            ),
+        ];
+        for (i, (id, credential, loa)) in clients.iter().enumerate() {
+            let created = store
+                .create_client(
+                    NewClient {
+                        client_id: (*id).into(),
+                        name: format!("client {i}"),
+                        user_id: "u".into(),
+                        credential: credential.clone(),
+                        loa: loa.map(str::to_owned),
+                    },
+                    event("oauth_client.create", None, id),
+                    t(1),
+                )
+                .await?;
+            let got = store.get_client(id).await?;
+            ensure!(got.as_ref() == Some(&created), "{id}: get {got:?}");
+            ensure!(&created.credential == credential && created.loa.as_deref() == *loa);
+        }
+        let dup = NewClient {
+            client_id: "keyed-client".into(),
+            name: "again".into(),
+            user_id: "u".into(),
+            credential: ClientCredential::Jwks("{}".into()),
+            loa: None,
+        };
+        match store
+            .create_client(dup, event("oauth_client.create", None, "x"), t(2))
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => {}
+            r => bail!("same client_id twice: {r:?}"),
+        }
+        let ids: Vec<String> = store
+            .list_clients()
+            .await?
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect();
+        ensure!(ids == ["keyed-client", "secret-client"], "list: {ids:?}");
+        let revoked = store
+            .revoke_client(
+                "secret-client",
+                event("oauth_client.revoke", None, "x"),
+                t(3),
+            )
+            .await?;
+        let again = store
+            .revoke_client(
+                "secret-client",
+                event("oauth_client.revoke", None, "x"),
+                t(4),
+            )
+            .await?;
+        ensure!(
+            revoked.revoked_at == Some(t(3).trunc_subsecs(6))
+                && again.revoked_at == revoked.revoked_at
+        );
+        match store
+            .revoke_client("nobody", event("oauth_client.revoke", None, "x"), t(5))
+            .await
+        {
+            Err(StoreError::NotFound { .. }) => {}
+            r => bail!("revoking an unknown client: {r:?}"),
+        }
+        ensure!(store.get_client("nobody").await?.is_none());
+        // Four changes, four audit entries (the refused ones wrote none).
+        let actions: Vec<String> = verified_log(&store)
+            .await?
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        ensure!(actions.len() == 4, "audit: {actions:?}");
         Ok(())
     }
 }
