@@ -24,7 +24,9 @@ mod error;
 mod jwk;
 pub mod jws;
 mod keys;
+pub mod password;
 pub mod seal;
+pub mod totp;
 pub mod x509;
 
 pub use algorithm::Algorithm;

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{access_api, attestations, audit_api, health, oauth, orgs, tokens_api};
+use crate::{access_api, attestations, audit_api, health, login, oauth, orgs, tokens_api};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -104,6 +104,22 @@ pub fn route_table() -> RouteTable {
             route(post.clone(), oauth::token),
         )
         .add(get.clone(), "/oauth/jwks", route(get.clone(), oauth::jwks))
+        .add(
+            post.clone(),
+            "/v1/accounts",
+            route(post.clone(), login::create_account),
+        )
+        .add(post.clone(), "/v1/login", route(post.clone(), login::login))
+        .add(
+            get.clone(),
+            "/v1/session",
+            route(get.clone(), login::session),
+        )
+        .add(
+            post.clone(),
+            "/v1/logout",
+            route(post.clone(), login::logout),
+        )
         .add(
             get.clone(),
             "/.well-known/oauth-authorization-server",

@@ -84,6 +84,9 @@ pub struct Principal {
     pub token_id: Option<ApiTokenId>,
     /// Who the token acts as.
     pub subject: Subject,
+    /// The login's level of assurance (a session's, or an access token's `acr`); None for API
+    /// tokens, which satisfy no LoA requirement.
+    pub loa: Option<tillit_core::Loa>,
 }
 
 impl Principal {
@@ -253,6 +256,9 @@ pub async fn authorize(
         Err(e) => return Err(crate::access_api::service_error(e)),
     };
     let mut request = CheckRequest::new(user.clone(), permission.right()).it_system(TILLIT_SYSTEM);
+    if let Some(loa) = principal.loa {
+        request = request.loa(loa);
+    }
     if let Target::Org(org) = target {
         request = request.scope(ScopeKind::Organisation, org.to_string());
     }
@@ -383,10 +389,14 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <token>`".into()))?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return match crate::login::session_principal(state, parts).await? {
+                Some(principal) => Ok(Authenticated(principal)),
+                None => Err(ApiError::Unauthorized(
+                    "send `Authorization: Bearer <token>`, or sign in (POST /v1/login)".into(),
+                )),
+            };
+        };
         let value = header
             .to_str()
             .map_err(|_| ApiError::Unauthorized("the Authorization header is not ASCII".into()))?;
@@ -418,6 +428,7 @@ impl FromRequestParts<AppState> for Authenticated {
                         Subject::from_scope(&t.scope).map(|subject| Principal {
                             token_id: Some(t.id),
                             subject,
+                            loa: None,
                         })
                     });
                 state.tokens.put(hash, found.clone());

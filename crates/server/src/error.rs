@@ -78,6 +78,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// Too many attempts: try again after `retry_after` seconds (sent as `Retry-After`).
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u64 },
     /// The detail is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,6 +134,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -176,6 +184,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"tillit\""),
             );
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
         }
         response
     }

@@ -99,6 +99,22 @@ impl KeyService {
         Ok((key, record))
     }
 
+    /// Seals a secret other than a signing key (e.g. a TOTP secret) under the master key, bound
+    /// to `context` (a sealed value copied to another context does not open).
+    pub fn seal_secret(&self, plaintext: &[u8], context: &str) -> Vec<u8> {
+        tillit_crypto::seal::seal(&self.master_key, plaintext, context.as_bytes())
+    }
+
+    /// Opens what [`KeyService::seal_secret`] sealed for `context`.
+    pub fn open_secret(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, KeyError> {
+        tillit_crypto::seal::open(&self.master_key, sealed, context.as_bytes()).map_err(|e| {
+            KeyError::Unseal {
+                kid: context.to_owned(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
     /// Opens a stored key's private half.
     pub fn unseal(&self, record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
         let plain =

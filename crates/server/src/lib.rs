@@ -31,6 +31,7 @@ pub mod error;
 mod health;
 mod idempotency;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;

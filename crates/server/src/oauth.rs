@@ -899,6 +899,7 @@ pub async fn principal_from_access_token(
     Ok(text("sub").map(|sub| Principal {
         token_id: None,
         subject: Subject::User(sub.to_owned()),
+        loa: text("acr").and_then(Loa::from_uri),
     }))
 }
 

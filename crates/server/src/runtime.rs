@@ -153,6 +153,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         access: crate::access::AccessCache::default(),
         tokens: crate::auth::TokenCache::default(),
         oauth_assertions: crate::oauth::SeenAssertions::default(),
+        login_limiter: crate::login::LoginLimiter::default(),
     })
 }
 

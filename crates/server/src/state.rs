@@ -30,4 +30,6 @@ pub struct AppState {
     pub tokens: TokenCache,
     /// Client-assertion ids seen by the token endpoint (replay protection).
     pub oauth_assertions: crate::oauth::SeenAssertions,
+    /// Failed logins per account (see `login`).
+    pub login_limiter: crate::login::LoginLimiter,
 }

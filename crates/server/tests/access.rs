@@ -28,6 +28,7 @@ backend_tests!(
     bad_input_is_a_4xx_problem,
     tillit_s_own_api_is_authorized_through_the_model,
     the_token_endpoint_issues_access_tokens_another_library_accepts,
+    local_login_with_totp_rotated_sessions_levels_and_a_rate_limit,
 );
 
 fn example(name: &str) -> String {
@@ -1612,5 +1613,342 @@ async fn the_token_endpoint_issues_access_tokens_another_library_accepts(backend
         "{}",
         s.backend
     );
+    s.stop().await;
+}
+
+/// A request with an optional session cookie and Origin: status, JSON body, headers.
+async fn with_cookie(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut r = s.client.request(method, s.url(path));
+    if let Some(c) = cookie {
+        r = r.header(reqwest::header::COOKIE, format!("tillit_session={c}"));
+    }
+    if let Some(o) = origin {
+        r = r.header(reqwest::header::ORIGIN, o);
+    }
+    if let Some(b) = body {
+        r = r.json(b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({"raw": text})),
+        headers,
+    )
+}
+
+/// Logs in; the status, body and the session cookie's value.
+async fn login(s: &TestServer, body: Value, old: Option<&str>) -> (u16, Value, Option<String>) {
+    let (status, got, headers) = with_cookie(
+        s,
+        reqwest::Method::POST,
+        "/v1/login",
+        old,
+        None,
+        Some(&body),
+    )
+    .await;
+    let cookie = headers
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    if let Some(c) = &cookie {
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(
+                c.contains(attribute),
+                "{}: cookie {c} lacks {attribute}",
+                s.backend
+            );
+        }
+    }
+    let value = cookie.and_then(|c| {
+        c.split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_owned())
+    });
+    (status, got, value)
+}
+
+/// Issue 9 item 6: local accounts with Argon2id and TOTP; sessions with new ids at each login,
+/// ended by logout; the login's level decides (a right may require Substantial); cookie writes
+/// only from this origin; five failures lock an account for a while (429, Retry-After).
+async fn local_login_with_totp_rotated_sessions_levels_and_a_rate_limit(backend: Backend) {
+    use reqwest::Method;
+    let s = TestServer::start(backend).await;
+    let r = s.create_org("Ankeborg", "DK", "10000001").await;
+    let ankeborg = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = json!({
+        // Tillit's own right, redefined to need a Substantial login.
+        "rights": [{"id": "type.manage", "it_system": "tillit", "classification": "tillit",
+                    "required_loa": "substantial"}],
+        "organisations": [{"id": ankeborg}],
+        "persons": [{"id": "p-kalle"}, {"id": "p-olle"}],
+        "users": [{"id": "kalle", "person": "p-kalle"}, {"id": "olle", "person": "p-olle"}],
+        "roles": [{"id": "issuer", "classifications": ["tillit"], "rights": ["type.manage", "attestation.read"]}],
+        "assignments": [
+            {"id": "a1", "user": "kalle", "roles": ["issuer"], "restrictions": [{"kind": "organisation", "id": ankeborg}]},
+            {"id": "a2", "user": "olle", "roles": ["issuer"], "restrictions": [{"kind": "organisation", "id": ankeborg}]}
+        ]
+    });
+    import_ok(&s, "application/json", &document.to_string()).await;
+    let (status, kalle) = call(
+        &s,
+        &s.token,
+        Method::POST,
+        "/v1/accounts",
+        Some(&json!({
+        "username": "Kalle.Anka@ankeborg.se", "user": "kalle", "password": "kvack kvack kvack",
+        "ial": "substantial", "totp": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{}: {kalle}", s.backend);
+    assert_eq!(kalle["username"], "kalle.anka@ankeborg.se");
+    let uri = kalle["otpauth_uri"].as_str().unwrap();
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let secret = tillit_crypto::totp::base32_decode(secret).unwrap();
+    let code = |offset: i64| {
+        let step = tillit_crypto::totp::step(chrono::Utc::now().timestamp()) + offset;
+        format!("{:06}", tillit_crypto::totp::hotp(&secret, step as u64, 6))
+    };
+    let (status, body) = call(
+        &s,
+        &s.token,
+        Method::POST,
+        "/v1/accounts",
+        Some(&json!({
+        "username": "olle", "user": "olle", "password": "a long enough password"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{}: {body}", s.backend);
+    // (body, status): bad accounts.
+    for (body, want) in [
+        (
+            json!({"username": "olle", "user": "olle", "password": "a long enough password"}),
+            409,
+        ),
+        (
+            json!({"username": "x", "user": "olle", "password": "a long enough password"}),
+            422,
+        ),
+        (
+            json!({"username": "short", "user": "olle", "password": "too short"}),
+            422,
+        ),
+        (
+            json!({"username": "ghost", "user": "ghost", "password": "a long enough password"}),
+            422,
+        ),
+        (
+            json!({"username": "level", "user": "olle", "password": "a long enough password", "ial": "extreme"}),
+            422,
+        ),
+    ] {
+        let (status, got) = call(&s, &s.token, Method::POST, "/v1/accounts", Some(&body)).await;
+        assert_eq!(status, want, "{}: {body}: {got}", s.backend);
+    }
+
+    // Password only: Low.
+    let (status, session, olle_cookie) = login(
+        &s,
+        json!({"username": "olle", "password": "a long enough password"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {session}", s.backend);
+    assert_eq!(
+        (session["loa"].as_str(), session["aal"].as_str()),
+        (Some("low"), Some("low"))
+    );
+    let olle_cookie = olle_cookie.unwrap();
+    // TOTP missing or wrong: refused; right: Substantial; the same code again: refused.
+    for body in [
+        json!({"username": "kalle.anka@ankeborg.se", "password": "kvack kvack kvack"}),
+        json!({"username": "kalle.anka@ankeborg.se", "password": "kvack kvack kvack", "totp": "000000"}),
+    ] {
+        let (status, got, _) = login(&s, body, None).await;
+        assert_eq!(status, 401, "{}: {got}", s.backend);
+    }
+    let first_code = code(0);
+    let (status, session, kalle_cookie) = login(&s, json!({"username": "KALLE.anka@ankeborg.se", "password": "kvack kvack kvack", "totp": first_code}), None).await;
+    assert_eq!(status, 200, "{}: {session}", s.backend);
+    assert_eq!(session["loa"], "substantial");
+    assert_eq!(
+        session["acr"],
+        "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+    );
+    let kalle_cookie = kalle_cookie.unwrap();
+    let (status, got, _) = login(&s, json!({"username": "kalle.anka@ankeborg.se", "password": "kvack kvack kvack", "totp": first_code}), None).await;
+    assert_eq!(status, 401, "{}: a replayed code: {got}", s.backend);
+
+    // The session authenticates; the level decides; writes only from this origin.
+    let origin = s.url("");
+    let type_body = json!({"slug": "permit", "definition": {"display": {"en": "Permit"},
+        "claims_schema": {"type": "object"}, "default_validity_days": 30, "formats": ["sd-jwt-vc"]}});
+    let types = format!("/v1/orgs/{ankeborg}/types");
+    let (status, got, _) = with_cookie(
+        &s,
+        Method::GET,
+        "/v1/session",
+        Some(&kalle_cookie),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, got["user"].as_str()),
+        (200, Some("kalle")),
+        "{}: {got}",
+        s.backend
+    );
+    // (cookie, origin, status, text)
+    let cases = [
+        (&olle_cookie, Some(origin.as_str()), 403, "Substantial"),
+        (&kalle_cookie, None, 403, "must come from this site"),
+        (
+            &kalle_cookie,
+            Some("https://evil.example"),
+            403,
+            "must come from this site",
+        ),
+        (&kalle_cookie, Some(origin.as_str()), 201, ""),
+    ];
+    for (cookie, origin, want, text) in cases {
+        let (status, got, _) = with_cookie(
+            &s,
+            Method::POST,
+            &types,
+            Some(cookie),
+            origin,
+            Some(&type_body),
+        )
+        .await;
+        assert_eq!(status, want, "{}: {origin:?}: {got}", s.backend);
+        assert!(
+            got.to_string().contains(text),
+            "{}: {got} lacks {text}",
+            s.backend
+        );
+    }
+    let (status, _, _) = with_cookie(&s, Method::GET, &types, Some(&olle_cookie), None, None).await;
+    assert_eq!(status, 200, "{}: reading needs no level", s.backend);
+
+    // A new login ends the session it came from; logout ends the session.
+    let (status, _, olle_again) = login(
+        &s,
+        json!({"username": "olle", "password": "a long enough password"}),
+        Some(&olle_cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let olle_again = olle_again.unwrap();
+    assert_ne!(olle_again, olle_cookie, "a new id at every login");
+    let (status, _, _) = with_cookie(
+        &s,
+        Method::GET,
+        "/v1/session",
+        Some(&olle_cookie),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{}: the replaced session ended", s.backend);
+    let (status, _, headers) = with_cookie(
+        &s,
+        Method::POST,
+        "/v1/logout",
+        Some(&kalle_cookie),
+        Some(&origin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (status, _, _) = with_cookie(
+        &s,
+        Method::GET,
+        "/v1/session",
+        Some(&kalle_cookie),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Five failures lock the account for a while, even for the right password.
+    for _ in 0..5 {
+        let (status, _, _) = login(
+            &s,
+            json!({"username": "olle", "password": "wrong password!"}),
+            None,
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, got, headers) = with_cookie(
+        &s,
+        Method::POST,
+        "/v1/login",
+        None,
+        None,
+        Some(&json!({"username": "olle", "password": "a long enough password"})),
+    )
+    .await;
+    assert_eq!(status, 429, "{}: {got}", s.backend);
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    // An unknown name is refused like a wrong password.
+    let (status, _, _) = login(
+        &s,
+        json!({"username": "nobody", "password": "whatever it is"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Logins are audited, failures included.
+    let (_, page) = s.get_json("/v1/audit/entries?limit=200").await;
+    let count = |action: &str| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .count()
+    };
+    assert_eq!(count("login.success"), 3, "{}", s.backend);
+    assert!(
+        count("login.failure") >= 9,
+        "{}: {}",
+        s.backend,
+        count("login.failure")
+    );
+    assert_eq!(count("logout"), 1);
     s.stop().await;
 }

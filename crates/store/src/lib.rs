@@ -64,6 +64,7 @@ mod keys;
 mod model;
 mod orgs;
 mod postgres;
+mod sessions;
 mod sqlite;
 mod tokens;
 
@@ -82,6 +83,7 @@ pub use idempotency::{IdempotencyRepo, IdempotentResponse};
 pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};
 pub use model::{micros, Scope};
 pub use orgs::{NewOrg, Org, OrgRepo};
+pub use sessions::{Account, NewAccount, NewSession, Session, SessionRepo};
 pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 
 /// Everything a caller needs: `use tillit_store::prelude::*;`.
