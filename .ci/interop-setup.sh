@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the independent implementations the interop tests talk to (pinned versions, from PyPI),
+# Installs the independent implementations the interop tests talk to (pinned versions, from PyPI
+# and npm),
 # and Debian's poppler-utils (pdftotext, pdftoppm), with which crates/card's tests read the
 # printed card's text and QR code back from the PDF.
 set -euo pipefail
@@ -7,6 +8,9 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check \
   -r interop/sdjwt/requirements.txt -r interop/cbor/requirements.txt -r interop/oauth/requirements.txt
 python3 -c 'import sd_jwt, cbor2, cose, jwt; print("interop packages ready")'
+# A real OpenID provider (npm oidc-provider) for the federated sign-in test.
+npm ci --prefix interop/oidc --no-audit --no-fund --loglevel=error
+(cd interop/oidc && node -e 'import("oidc-provider").then(() => console.log("oidc-provider ready"))' 2>/dev/null)
 if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
   as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{access_api, attestations, audit_api, health, login, oauth, orgs, tokens_api};
+use crate::{access_api, attestations, audit_api, health, login, oauth, oidc, orgs, tokens_api};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -119,6 +119,16 @@ pub fn route_table() -> RouteTable {
             post.clone(),
             "/v1/logout",
             route(post.clone(), login::logout),
+        )
+        .add(
+            get.clone(),
+            "/v1/login/oidc/{provider}",
+            route(get.clone(), oidc::start),
+        )
+        .add(
+            get.clone(),
+            "/v1/login/oidc/{provider}/callback",
+            route(get.clone(), oidc::callback),
         )
         .add(
             get.clone(),

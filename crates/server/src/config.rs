@@ -178,6 +178,62 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// The node's public URL (no trailing slash); `None` means `http://<listen>`.
     pub public_base_url: Option<String>,
+    /// External OpenID Connect providers people may sign in with (`[[oidc_providers]]`).
+    pub oidc_providers: Vec<OidcProvider>,
+}
+
+/// An external OpenID Connect provider (a `[[oidc_providers]]` table of `tillit.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// Short name, used in the sign-in URL `/v1/login/oidc/{id}`.
+    pub id: String,
+    /// The issuer (its discovery document is `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// Tillit's client id at the provider.
+    pub client_id: String,
+    /// Tillit's client secret at the provider (`client_secret_basic`).
+    pub client_secret: Secret,
+    /// Scopes asked for; default `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+    /// `acr_values` to send with the authorization request (space-separated, most wanted
+    /// first), e.g. the NSIS level URIs; none by default.
+    #[serde(default)]
+    pub acr_values: Option<String>,
+    /// The id_token claim whose value is the access-model user id; default `sub`.
+    #[serde(default = "default_match_claim")]
+    pub match_claim: String,
+    /// Level (`low`, `substantial`, `high`) of a login whose `acr` is absent or unknown; default
+    /// `low`.
+    #[serde(default = "default_low")]
+    pub default_loa: tillit_core::Loa,
+    /// The federation's strength (FAL) as the provider is certified; default `substantial`.
+    #[serde(default = "default_substantial")]
+    pub fal: tillit_core::Loa,
+    /// Add a person and user to the access model at their first login when no user matches;
+    /// default false (then an unknown person is refused).
+    #[serde(default)]
+    pub provision: bool,
+}
+
+fn default_scopes() -> String {
+    "openid".into()
+}
+fn default_match_claim() -> String {
+    "sub".into()
+}
+fn default_low() -> tillit_core::Loa {
+    tillit_core::Loa::Low
+}
+fn default_substantial() -> tillit_core::Loa {
+    tillit_core::Loa::Substantial
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
 }
 
 impl Default for Config {
@@ -193,6 +249,7 @@ impl Default for Config {
             tree_head_seconds: 60,
             shutdown_grace_seconds: 10,
             public_base_url: None,
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -213,6 +270,8 @@ struct FileConfig {
     tree_head_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     public_base_url: Option<String>,
+    #[serde(default)]
+    oidc_providers: Vec<OidcProvider>,
 }
 
 impl Config {
@@ -288,6 +347,22 @@ impl Config {
         if let Some(v) = file.shutdown_grace_seconds {
             self.set("shutdown_grace_seconds", &v.to_string(), &src)?;
         }
+        for p in &file.oidc_providers {
+            let ok = (1..=40).contains(&p.id.len())
+                && p.id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ConfigError::ParseFile {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "oidc_providers: id {:?} must be 1-40 letters, digits, `-` or `_`",
+                        p.id
+                    ),
+                });
+            }
+        }
+        self.oidc_providers = file.oidc_providers;
         Ok(())
     }
 
@@ -473,6 +548,21 @@ impl Config {
                 _ => continue,
             };
             out.push_str(&format!("# {}\n{} = {}\n\n", opt.doc, opt.key, value));
+        }
+        for p in &self.oidc_providers {
+            out.push_str(&format!(
+                "[[oidc_providers]]\nid = {}\nissuer = {}\nclient_id = {}\nclient_secret = {}\nscopes = {}\nacr_values = {}\nmatch_claim = {}\ndefault_loa = {}\nfal = {}\nprovision = {}\n\n",
+                toml_str(&p.id),
+                toml_str(&p.issuer),
+                toml_str(&p.client_id),
+                toml_str("********"),
+                toml_str(&p.scopes),
+                toml_str(p.acr_values.as_deref().unwrap_or("")),
+                toml_str(&p.match_claim),
+                toml_str(p.default_loa.as_str()),
+                toml_str(p.fal.as_str()),
+                p.provision
+            ));
         }
         out
     }

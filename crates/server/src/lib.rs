@@ -34,6 +34,7 @@ pub mod keys;
 pub mod login;
 pub mod metrics;
 pub mod oauth;
+mod oidc;
 pub mod openapi;
 pub mod ops;
 mod orgs;

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{access_api, attestations, audit_api, health, login, oauth, orgs, tokens_api};
+use crate::{access_api, attestations, audit_api, health, login, oauth, oidc, orgs, tokens_api};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -60,6 +60,8 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         login::login,
         login::session,
         login::logout,
+        oidc::start,
+        oidc::callback,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &CommonResponses),

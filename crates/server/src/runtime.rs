@@ -154,6 +154,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         tokens: crate::auth::TokenCache::default(),
         oauth_assertions: crate::oauth::SeenAssertions::default(),
         login_limiter: crate::login::LoginLimiter::default(),
+        oidc: crate::oidc::OidcCache::default(),
     })
 }
 

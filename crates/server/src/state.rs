@@ -32,4 +32,6 @@ pub struct AppState {
     pub oauth_assertions: crate::oauth::SeenAssertions,
     /// Failed logins per account (see `login`).
     pub login_limiter: crate::login::LoginLimiter,
+    /// OpenID providers' metadata and keys, and the outbound HTTP client.
+    pub oidc: crate::oidc::OidcCache,
 }

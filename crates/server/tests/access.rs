@@ -29,6 +29,7 @@ backend_tests!(
     tillit_s_own_api_is_authorized_through_the_model,
     the_token_endpoint_issues_access_tokens_another_library_accepts,
     local_login_with_totp_rotated_sessions_levels_and_a_rate_limit,
+    sign_in_through_a_real_openid_provider_maps_acr_to_the_level,
 );
 
 fn example(name: &str) -> String {
@@ -1950,5 +1951,246 @@ async fn local_login_with_totp_rotated_sessions_levels_and_a_rate_limit(backend:
         count("login.failure")
     );
     assert_eq!(count("logout"), 1);
+    s.stop().await;
+}
+
+/// The OpenID provider of `interop/oidc` (node-oidc-provider) on a free loopback port.
+struct Provider {
+    child: std::process::Child,
+}
+
+impl Provider {
+    fn port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    async fn start(port: u16, redirect_uri: &str) -> Self {
+        use std::io::BufRead;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc");
+        let mut child = std::process::Command::new("node")
+            .arg(dir.join("provider.mjs"))
+            .args([port.to_string().as_str(), redirect_uri])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(
+                std::fs::File::create(std::env::temp_dir().join(format!("tillit-op-{port}.log")))
+                    .unwrap(),
+            )
+            .spawn()
+            .expect("node runs (the interop packages: npm ci --prefix interop/oidc)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Keeps reading, so that the provider's later output never meets a closed pipe.
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            lines.for_each(drop);
+        });
+        let line = rx.await.unwrap();
+        assert_eq!(line.as_deref(), Some("ready"), "the provider did not start");
+        Self { child }
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Follows a sign-in from Tillit through the provider's scripted interaction (as `login` at
+/// `acr`) back to Tillit; returns the last response's status and Location.
+async fn browse(client: &reqwest::Client, start: String, login: &str, acr: &str) -> (u16, String) {
+    let mut url = start;
+    for _ in 0..12 {
+        let r = client.get(&url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let Some(location) = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+        else {
+            return (status, r.text().await.unwrap());
+        };
+        let base = url.split('/').take(3).collect::<Vec<_>>().join("/");
+        let next = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+        if !next.contains("/v1/login/oidc/") && !next.contains("127.0.0.1") {
+            return (status, next);
+        }
+        url = if next.contains("/interaction/") {
+            format!(
+                "{next}?login={login}&acr={}",
+                acr.replace(':', "%3A").replace('/', "%2F")
+            )
+        } else {
+            next
+        };
+        if status == 303 && url.contains("/v1/session") {
+            return (status, url);
+        }
+    }
+    panic!("the sign-in did not come back to Tillit");
+}
+
+/// Issue 9 item 6: the code flow with PKCE against a real OpenID provider on loopback; the
+/// id_token's acr becomes the session's level; an unknown person is refused or provisioned.
+async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: Backend) {
+    if !tillit_testkit::interop_enabled("the OpenID provider (npm ci --prefix interop/oidc)") {
+        return;
+    }
+    let port = Provider::port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let provider = |id: &str, provision: bool| tillit_server::config::OidcProvider {
+        id: id.into(),
+        issuer: issuer.clone(),
+        client_id: "tillit".into(),
+        client_secret: tillit_server::config::Secret::new("tillit-secret"),
+        scopes: "openid profile".into(),
+        acr_values: Some(
+            ["High", "Substantial", "Low"]
+                .map(|l| format!("https://data.gov.dk/concept/core/nsis/loa/{l}"))
+                .join(" "),
+        ),
+        match_claim: "sub".into(),
+        default_loa: tillit_core::Loa::Low,
+        fal: tillit_core::Loa::High,
+        provision,
+    };
+    let (strict, open) = (provider("mitid", false), provider("open", true));
+    let s = TestServer::start_with(
+        backend,
+        move |c| c.oidc_providers = vec![strict, open],
+        axum::Router::new(),
+    )
+    .await;
+    // One client registration at the provider serves both configured ids.
+    let callbacks = format!(
+        "{},{}",
+        s.url("/v1/login/oidc/mitid/callback"),
+        s.url("/v1/login/oidc/open/callback")
+    );
+    let op = Provider::start(port, &callbacks).await;
+    import_ok(
+        &s,
+        "application/json",
+        &json!({
+            "persons": [{"id": "p-kalle"}], "users": [{"id": "kalle", "person": "p-kalle"}]
+        })
+        .to_string(),
+    )
+    .await;
+    let browser = || {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let nsis = |l: &str| format!("https://data.gov.dk/concept/core/nsis/loa/{l}");
+    // (login, acr, expected level)
+    for (login, acr, want) in [
+        ("kalle", nsis("Substantial"), "substantial"),
+        ("kalle", nsis("High"), "high"),
+        ("kalle", "urn:unknown".to_string(), "low"),
+    ] {
+        let client = browser();
+        let (status, location) = browse(&client, s.url("/v1/login/oidc/mitid"), login, &acr).await;
+        assert_eq!(status, 303, "{}: {acr}: {location}", s.backend);
+        assert!(
+            location.ends_with("/v1/session"),
+            "{}: {location}",
+            s.backend
+        );
+        let session: Value = client
+            .get(s.url("/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(session["user"], "kalle", "{}: {session}", s.backend);
+        assert_eq!(session["ial"], want, "{}: {acr}: {session}", s.backend);
+        assert_eq!(session["loa"], want, "{}: {acr}: {session}", s.backend);
+        assert_eq!(session["fal"], "high");
+    }
+    // A person the model does not know is refused by a provider that does not provision.
+    let client = browser();
+    let (status, body) = browse(
+        &client,
+        s.url("/v1/login/oidc/mitid"),
+        "stranger",
+        &nsis("Substantial"),
+    )
+    .await;
+    assert_eq!(status, 403, "{}: {body}", s.backend);
+    // A provider that provisions adds the person to the access model at the first sign-in.
+    let client = browser();
+    let (status, location) = browse(
+        &client,
+        s.url("/v1/login/oidc/open"),
+        "stranger",
+        &nsis("High"),
+    )
+    .await;
+    assert_eq!(status, 303, "{}: {location}", s.backend);
+    let session: Value = client
+        .get(s.url("/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (session["user"].as_str(), session["loa"].as_str()),
+        (Some("stranger"), Some("high")),
+        "{}",
+        s.backend
+    );
+    let (_, exported) = s.get_json("/v1/access/export").await;
+    assert!(
+        exported["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == "stranger"),
+        "{}: {exported}",
+        s.backend
+    );
+    assert!(
+        exported["it_systems"].as_array().unwrap().is_empty(),
+        "{}: the built-in system is not stored",
+        s.backend
+    );
+    // A callback without the flow cookie, or with a forged state, is refused.
+    let r = browser()
+        .get(s.url("/v1/login/oidc/mitid/callback?code=x&state=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = browser()
+        .get(s.url("/v1/login/oidc/nowhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = browser()
+        .get(s.url("/v1/login/oidc/mitid?return_to=https://evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    drop(op);
     s.stop().await;
 }
