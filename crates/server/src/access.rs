@@ -46,6 +46,15 @@ pub enum AccessServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The caller may not make this change (delegated administration); the reasons say why.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No entry with this id.
+    #[error("{0}")]
+    Missing(String),
+    /// An entry with this id exists already.
+    #[error("{0}")]
+    Exists(String),
     /// A user the model in force does not know.
     #[error(
         "user {0:?} is not in the access document in force; add it and import the document first"
@@ -263,6 +272,83 @@ pub async fn import(
     }
     Err(AccessServiceError::Contended(
         "other imports kept taking the next version".into(),
+    ))
+}
+
+/// What a change of the stored document stored.
+#[derive(Debug, Clone)]
+pub struct Changed<T> {
+    /// The new version.
+    pub version: u64,
+    /// What the change returned.
+    pub value: T,
+}
+
+/// Changes the stored document (read, `change`, compile, store as the next version with an
+/// audit entry `action` naming `object`) — all or nothing, and never over a version it did not
+/// read: when another process stored a version meanwhile, the change is made again on that one.
+/// `change` sees the stored document and the model compiled from it.
+#[allow(clippy::too_many_arguments)]
+pub async fn modify<T, F>(
+    store: &Store,
+    cache: &AccessCache,
+    actor: &str,
+    action: &str,
+    object: &str,
+    at: DateTime<Utc>,
+    change: F,
+) -> Result<Changed<T>, AccessServiceError>
+where
+    T: Clone,
+    F: Fn(&mut Document, &Model) -> Result<T, AccessServiceError>,
+{
+    let at = tillit_store::micros(at);
+    for _ in 0..RECORD_ATTEMPTS {
+        let stored = store
+            .latest_access_document()
+            .await?
+            .ok_or(AccessServiceError::NoDocument)?;
+        let current = cache.model(store).await?;
+        let current = if current.version == stored.version {
+            current
+        } else {
+            Arc::new(compile_stored(stored.clone()).await?)
+        };
+        let mut document = Document::from_json(&stored.document)?;
+        let value = change(&mut document, &current.model)?;
+        let (document, model) = compile(document).await?;
+        let json = document.to_json()?;
+        let version = stored.version + 1;
+        let audit = AuditEvent {
+            actor: actor.to_owned(),
+            org_id: None,
+            action: action.to_owned(),
+            object_id: Some(object.to_owned()),
+            details: serde_json::json!({
+                "version": version,
+                "sha256": hex::encode(tillit_crypto::sha256(json.as_bytes())),
+            }),
+        };
+        let row = AccessDocumentVersion {
+            version,
+            document: json,
+            imported_by: actor.to_owned(),
+            imported_at: at,
+        };
+        match store.import_access_document(row, audit, None).await {
+            Ok(_) => {
+                cache.install(Arc::new(Loaded { version, model }));
+                return Ok(Changed { version, value });
+            }
+            Err(StoreError::Conflict {
+                what: "access document version",
+                ..
+            }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AccessServiceError::Contended(
+        "other changes of the access document kept landing first".into(),
     ))
 }
 

@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tillit_access::{
     AccessError, Amount, CheckRequest, Decision, Document, EffectiveRight, Loa, ScopeKind,
-    SodViolation, Timestamp, UserRoleRestriction,
+    SodViolation, Timestamp, UserRoleAssignment, UserRoleRestriction,
 };
 use tillit_store::{AccessRepo, IdempotentResponse, StoreError};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::{self, AccessServiceError, Imported};
-use crate::auth::{authorize, Authenticated, Permission, Target};
+use crate::auth::{authorize, Authenticated, Permission, Subject, Target};
 use crate::error::{store_error, ApiError, FieldError, Problem};
 use crate::idempotency;
 use crate::state::AppState;
@@ -415,6 +415,9 @@ pub(crate) fn service_error(err: AccessServiceError) -> ApiError {
         },
         AccessServiceError::Store(e) => store_error(e),
         AccessServiceError::UnknownUser(_) => ApiError::field("user", err.to_string()),
+        AccessServiceError::Refused(m) => ApiError::Forbidden(m),
+        AccessServiceError::Exists(m) => ApiError::Conflict(m),
+        AccessServiceError::Missing(m) => ApiError::NotFound(m),
         AccessServiceError::Contended(m) => ApiError::Unavailable(m),
         e @ (AccessServiceError::Stored { .. } | AccessServiceError::Interrupted(_)) => {
             ApiError::Internal(e.to_string())
@@ -735,5 +738,209 @@ pub async fn violations(
             .into_iter()
             .map(Into::into)
             .collect(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single assignments (delegated administration)
+
+/// What an assignment change stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentChanged {
+    /// The access document's new version.
+    pub version: u64,
+    /// The assignment.
+    pub assignment: String,
+    /// Which assign right allowed each role (empty for an administrator token).
+    pub reasons: Vec<String>,
+}
+
+/// Give a user roles (brugerrolletildeling).
+///
+/// The body is one entry of the document's `assignments`. A user's token may assign only what
+/// the model's assign rights allow that user (`assigned_by` is set to the caller, and the check
+/// of the seed's delegated administration applies: another user, valid, holding an assign right
+/// for each role whose restrictions cover the assignment's); an administrator token may assign
+/// anything (with the body's `assigned_by`, if any). Static separation of duties is checked.
+/// Stored as a new version of the access document. Needs `access.assign`.
+#[utoipa::path(post, path = "/v1/access/assignments", tag = "access",
+    request_body(content = Object, description = "A UserRoleAssignment: {id, user, roles, restrictions, attestation, valid_from, valid_to}"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = AssignmentChanged),
+        (status = 403, description = "The caller may not assign these roles there (the reasons say why)", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No access document has been imported", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "An assignment with this id exists", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A bad assignment (unknown user or role, a separation-of-duties conflict, …)", body = Problem, content_type = PROBLEM),
+    ))]
+pub async fn assign(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(
+        &state,
+        &principal,
+        Permission::AssignAccess,
+        Target::Installation,
+    )
+    .await?;
+    let mut proposal: UserRoleAssignment = json_object(&headers, &body)?;
+    let caller = match &principal.subject {
+        Subject::User(user) => {
+            if proposal.assigned_by.as_deref().is_some_and(|a| a != user) {
+                return Err(ApiError::field(
+                    "assigned_by",
+                    "a user's token assigns as that user; leave assigned_by out",
+                ));
+            }
+            proposal.assigned_by = Some(user.clone());
+            Some(user.clone())
+        }
+        Subject::Administrator => None,
+    };
+    let now = Utc::now();
+    let id = proposal.id.clone();
+    let changed = access::modify(
+        &state.store,
+        &state.access,
+        &principal.actor(),
+        "access.assign",
+        &id,
+        now,
+        |document, model| {
+            if document.assignments.iter().any(|a| a.id == proposal.id) {
+                return Err(AccessServiceError::Exists(format!(
+                    "assignment {} exists already",
+                    proposal.id
+                )));
+            }
+            let reasons = match &caller {
+                None => Vec::new(),
+                Some(_) => {
+                    let check = model.check_assignment(&proposal, now);
+                    if !check.allowed {
+                        return Err(AccessServiceError::Refused(check.reasons.join("; ")));
+                    }
+                    check.reasons
+                }
+            };
+            document.assignments.push(proposal.clone());
+            Ok(reasons)
+        },
+    )
+    .await
+    .map_err(service_error)?;
+    state.audit_written.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        Json(AssignmentChanged {
+            version: changed.version,
+            assignment: id,
+            reasons: changed.value,
+        }),
+    )
+        .into_response())
+}
+
+/// Body of `POST /v1/access/assignments/{id}/end`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndAssignment {
+    /// When it ends (RFC 3339); now when absent. An assignment that has not begun by then is
+    /// removed.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub at: Option<Timestamp>,
+}
+
+/// End a role assignment.
+///
+/// A user's token may end only an assignment it could have made now (the same delegated
+/// administration check); an administrator token any. Needs `access.assign`.
+#[utoipa::path(post, path = "/v1/access/assignments/{id}/end", tag = "access",
+    params(("id" = String, Path, description = "The assignment's id")),
+    request_body = EndAssignment,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Ended", body = AssignmentChanged),
+        (status = 403, description = "The caller may not end it", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such assignment, or no document", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A body that is not {\"at\"}, or an end the document refuses", body = Problem, content_type = PROBLEM),
+    ))]
+pub async fn end_assignment(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<AssignmentChanged>, ApiError> {
+    authorize(
+        &state,
+        &principal,
+        Permission::AssignAccess,
+        Target::Installation,
+    )
+    .await?;
+    let end: EndAssignment = if body.is_empty() {
+        EndAssignment::default()
+    } else {
+        json_object(&headers, &body)?
+    };
+    let now = Utc::now();
+    let at = end.at.unwrap_or(Timestamp(now));
+    let caller = match &principal.subject {
+        Subject::User(user) => Some(user.clone()),
+        Subject::Administrator => None,
+    };
+    let changed = access::modify(
+        &state.store,
+        &state.access,
+        &principal.actor(),
+        "access.unassign",
+        &id,
+        now,
+        |document, model| {
+            let Some(index) = document.assignments.iter().position(|a| a.id == id) else {
+                return Err(AccessServiceError::Missing(format!("no assignment {id}")));
+            };
+            let mut reasons = Vec::new();
+            if let (Some(user), Some(existing)) = (&caller, document.assignments.get(index)) {
+                let as_if = UserRoleAssignment {
+                    id: format!("{}#end", existing.id),
+                    assigned_by: Some(user.clone()),
+                    ..existing.clone()
+                };
+                let check = model.check_assignment(&as_if, now);
+                if !check.allowed {
+                    return Err(AccessServiceError::Refused(check.reasons.join("; ")));
+                }
+                reasons = check.reasons;
+            }
+            let begun = document
+                .assignments
+                .get(index)
+                .and_then(|a| a.valid_from)
+                .is_none_or(|from| from.0 < at.0);
+            if begun {
+                if let Some(a) = document.assignments.get_mut(index) {
+                    a.valid_to = Some(
+                        a.valid_to
+                            .map_or(at, |to| if to.0 < at.0 { to } else { at }),
+                    );
+                }
+            } else {
+                document.assignments.remove(index);
+            }
+            Ok(reasons)
+        },
+    )
+    .await
+    .map_err(service_error)?;
+    state.audit_written.notify_one();
+    Ok(Json(AssignmentChanged {
+        version: changed.version,
+        assignment: id,
+        reasons: changed.value,
     }))
 }

@@ -121,6 +121,16 @@ pub fn route_table() -> RouteTable {
             route(post.clone(), login::logout),
         )
         .add(
+            post.clone(),
+            "/v1/access/assignments",
+            route(post.clone(), access_api::assign),
+        )
+        .add(
+            post.clone(),
+            "/v1/access/assignments/{id}/end",
+            route(post.clone(), access_api::end_assignment),
+        )
+        .add(
             get.clone(),
             "/v1/login/oidc/{provider}",
             route(get.clone(), oidc::start),

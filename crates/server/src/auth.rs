@@ -126,11 +126,13 @@ pub enum Permission {
     ReadAccess,
     /// Ask for access decisions (and record exercises).
     CheckAccess,
+    /// Give and end role assignments (within what the model's assign rights allow the user).
+    AssignAccess,
 }
 
 impl Permission {
     /// Every permission, in the order the built-in IT system lists them.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Self::CreateOrg,
         Self::ReadOrgs,
         Self::ReadAudit,
@@ -141,6 +143,7 @@ impl Permission {
         Self::ManageAccess,
         Self::ReadAccess,
         Self::CheckAccess,
+        Self::AssignAccess,
     ];
 
     /// The id of its right in the IT system `tillit`.
@@ -156,6 +159,7 @@ impl Permission {
             Self::ManageAccess => "access.manage",
             Self::ReadAccess => "access.read",
             Self::CheckAccess => "access.check",
+            Self::AssignAccess => "access.assign",
         }
     }
 
@@ -172,6 +176,7 @@ impl Permission {
             Self::ManageAccess => "Import the access model and manage API tokens",
             Self::ReadAccess => "Read the access model, rights and violations",
             Self::CheckAccess => "Ask for access decisions",
+            Self::AssignAccess => "Give and end role assignments (delegated administration)",
         }
     }
 }

@@ -46,6 +46,8 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         access_api::check,
         access_api::user_rights,
         access_api::violations,
+        access_api::assign,
+        access_api::end_assignment,
         tokens_api::create,
         tokens_api::list,
         tokens_api::revoke,

@@ -30,6 +30,7 @@ backend_tests!(
     the_token_endpoint_issues_access_tokens_another_library_accepts,
     local_login_with_totp_rotated_sessions_levels_and_a_rate_limit,
     sign_in_through_a_real_openid_provider_maps_acr_to_the_level,
+    delegated_administration_assigns_and_ends_single_assignments,
 );
 
 fn example(name: &str) -> String {
@@ -2192,5 +2193,167 @@ async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: B
         .unwrap();
     assert_eq!(r.status(), 422);
     drop(op);
+    s.stop().await;
+}
+
+/// Issue 9 item 1: an assignment is made by another user who holds the right to assign those
+/// roles in that scope — over the API, one assignment at a time, each a new document version.
+async fn delegated_administration_assigns_and_ends_single_assignments(backend: Backend) {
+    use reqwest::Method;
+    let s = TestServer::start(backend).await;
+    let document = json!({
+        "classifications": [{"id": "sundhed"}],
+        "it_systems": [{"id": "journal", "classification": "sundhed"}],
+        "rights": [{"id": "journal.read", "it_system": "journal", "classification": "sundhed"}],
+        "organisations": [{"id": "hospital"}, {"id": "other"}],
+        "persons": [{"id": "p-admin"}, {"id": "p-nurse"}],
+        "users": [{"id": "admin", "person": "p-admin"}, {"id": "nurse", "person": "p-nurse"}],
+        "roles": [
+            {"id": "sygeplejerske", "classifications": ["sundhed"], "rights": ["journal.read"]},
+            {"id": "assigner", "classifications": ["tillit"], "rights": ["access.assign"]}
+        ],
+        "assignments": [{"id": "a0", "user": "admin", "roles": ["assigner"]}],
+        "assign_rights": [{"id": "ar1", "user": "admin", "role": "sygeplejerske",
+                           "restrictions": [{"kind": "organisation", "id": "hospital"}]}]
+    });
+    let first = import_ok(&s, "application/json", &document.to_string()).await;
+    let (_, token) = call(
+        &s,
+        &s.token,
+        Method::POST,
+        "/v1/tokens",
+        Some(&json!({"name": "admin", "user": "admin"})),
+    )
+    .await;
+    let admin = token["secret"].as_str().unwrap().to_owned();
+    let at_hospital = json!({"id": "a1", "user": "nurse", "roles": ["sygeplejerske"],
+                             "restrictions": [{"kind": "organisation", "id": "hospital"}]});
+    // (token, body, status, text)
+    let cases = [
+        (&admin, at_hospital.clone(), 201, ""),
+        (&admin, at_hospital.clone(), 409, "exists"),
+        (
+            &admin,
+            json!({"id": "a2", "user": "nurse", "roles": ["sygeplejerske"],
+                        "restrictions": [{"kind": "organisation", "id": "other"}]}),
+            403,
+            "other",
+        ),
+        (
+            &admin,
+            json!({"id": "a3", "user": "nurse", "roles": ["sygeplejerske"]}),
+            403,
+            "",
+        ),
+        (
+            &admin,
+            json!({"id": "a4", "user": "nurse", "roles": ["sygeplejerske"], "assigned_by": "nurse",
+                        "restrictions": [{"kind": "organisation", "id": "hospital"}]}),
+            422,
+            "assigned_by",
+        ),
+        (
+            &admin,
+            json!({"id": "a5", "user": "ghost", "roles": ["sygeplejerske"],
+                        "restrictions": [{"kind": "organisation", "id": "hospital"}]}),
+            403,
+            "ghost",
+        ),
+        // An administrator token is unrestricted.
+        (
+            &s.token,
+            json!({"id": "a6", "user": "nurse", "roles": ["sygeplejerske"],
+                          "restrictions": [{"kind": "organisation", "id": "other"}]}),
+            201,
+            "",
+        ),
+    ];
+    for (token, body, want, text) in cases {
+        let (status, got) = call(
+            &s,
+            token,
+            Method::POST,
+            "/v1/access/assignments",
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, want, "{}: {body}: {got}", s.backend);
+        assert!(
+            got.to_string().contains(text),
+            "{}: {got} lacks {text}",
+            s.backend
+        );
+        if status == 201 {
+            assert!(got["version"].as_u64().unwrap() > first);
+        }
+    }
+    let decide = |scope: &'static str| {
+        json!({"user": "nurse", "right": "journal.read",
+        "scope": {"kind": "organisation", "id": scope}})
+    };
+    assert_eq!(
+        check(&s, decide("hospital")).await["allowed"],
+        true,
+        "{}",
+        s.backend
+    );
+    // Ending: the delegated admin may end what they could make; not the administrator's one.
+    let (status, got) = call(
+        &s,
+        &admin,
+        Method::POST,
+        "/v1/access/assignments/a6/end",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{}: {got}", s.backend);
+    let (status, got) = call(
+        &s,
+        &admin,
+        Method::POST,
+        "/v1/access/assignments/a1/end",
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{}: {got}", s.backend);
+    assert_eq!(
+        check(&s, decide("hospital")).await["allowed"],
+        false,
+        "{}",
+        s.backend
+    );
+    let (status, _) = call(
+        &s,
+        &admin,
+        Method::POST,
+        "/v1/access/assignments/nope/end",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, exported) = s.get_json("/v1/access/export").await;
+    let a1 = exported["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "a1")
+        .unwrap()
+        .clone();
+    assert_eq!(a1["assigned_by"], "admin", "{}", s.backend);
+    assert!(
+        a1["valid_to"].is_string(),
+        "{}: ended, not deleted: {a1}",
+        s.backend
+    );
+    let (_, page) = s.get_json("/v1/audit/entries?limit=200").await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "access.assign" && e["actor"] == "user:admin"),
+        "{}",
+        s.backend
+    );
     s.stop().await;
 }
