@@ -81,6 +81,16 @@ pub const OPTIONS: &[OptionDoc] = &[
         secret: false,
         doc: "On SIGTERM/SIGINT, how long in-flight requests may still run (seconds) before the process exits anyway; writes already begun commit whole or not at all. Default 10.",
     },
+    OptionDoc {
+        key: "job_workers",
+        secret: false,
+        doc: "Background jobs (batch issuance, …) this process runs at a time; 0 runs none here (another `tillit serve` on the same PostgreSQL does). Default 2.",
+    },
+    OptionDoc {
+        key: "job_lease_seconds",
+        secret: false,
+        doc: "How long a job stays claimed by a process that stopped renewing it (killed, stalled) before another process takes it over (seconds). Default 30.",
+    },
 ];
 
 /// Errors while loading the configuration.
@@ -178,6 +188,10 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// The node's public URL (no trailing slash); `None` means `http://<listen>`.
     pub public_base_url: Option<String>,
+    /// Concurrent background-job workers in this process.
+    pub job_workers: usize,
+    /// Seconds a job's lease lasts without renewal.
+    pub job_lease_seconds: u64,
 }
 
 impl Default for Config {
@@ -193,6 +207,8 @@ impl Default for Config {
             tree_head_seconds: 60,
             shutdown_grace_seconds: 10,
             public_base_url: None,
+            job_workers: 2,
+            job_lease_seconds: 30,
         }
     }
 }
@@ -213,6 +229,8 @@ struct FileConfig {
     tree_head_seconds: Option<u64>,
     shutdown_grace_seconds: Option<u64>,
     public_base_url: Option<String>,
+    job_workers: Option<u64>,
+    job_lease_seconds: Option<u64>,
 }
 
 impl Config {
@@ -287,6 +305,12 @@ impl Config {
         }
         if let Some(v) = file.shutdown_grace_seconds {
             self.set("shutdown_grace_seconds", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.job_workers {
+            self.set("job_workers", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.job_lease_seconds {
+            self.set("job_lease_seconds", &v.to_string(), &src)?;
         }
         Ok(())
     }
@@ -414,6 +438,24 @@ impl Config {
                     invalid(format!("expected a whole number of seconds, got `{value}`"))
                 })?;
             }
+            "job_workers" => {
+                let n: usize = value.parse().map_err(|_| {
+                    invalid(format!("expected a whole number of workers, got `{value}`"))
+                })?;
+                if n > 64 {
+                    return Err(invalid("at most 64 workers".into()));
+                }
+                self.job_workers = n;
+            }
+            "job_lease_seconds" => {
+                let n: u64 = value.parse().map_err(|_| {
+                    invalid(format!("expected a whole number of seconds, got `{value}`"))
+                })?;
+                if !(1..=3600).contains(&n) {
+                    return Err(invalid("must be 1 to 3600 seconds".into()));
+                }
+                self.job_lease_seconds = n;
+            }
             _ => return Err(invalid("unknown option".into())),
         }
         Ok(())
@@ -470,6 +512,8 @@ impl Config {
                 "shutdown_grace_seconds" => self.shutdown_grace_seconds.to_string(),
                 "public_base_url" => toml_str(&self.base_url()),
                 "tree_head_seconds" => self.tree_head_seconds.to_string(),
+                "job_workers" => self.job_workers.to_string(),
+                "job_lease_seconds" => self.job_lease_seconds.to_string(),
                 _ => continue,
             };
             out.push_str(&format!("# {}\n{} = {}\n\n", opt.doc, opt.key, value));

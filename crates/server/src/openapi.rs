@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{access_api, attestations, audit_api, health, orgs};
+use crate::{access_api, attestations, audit_api, batches, health, jobs, orgs};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -41,6 +41,12 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         attestations::status_list,
         attestations::issuer_metadata,
         attestations::verify_online,
+        batches::create,
+        batches::get,
+        batches::results,
+        batches::cards,
+        jobs::list,
+        jobs::get,
         access_api::import,
         access_api::export,
         access_api::check,
@@ -54,6 +60,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "organisations", description = "Organisations (tenants)"),
         (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
+        (name = "jobs", description = "Background jobs (retries with backoff, visible progress) and batch issuance: upload, progress, results, cards"),
         (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
     )
 )]
