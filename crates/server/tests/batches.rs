@@ -130,7 +130,9 @@ async fn a_batch_with_bad_rows_issues_the_good_ones_and_names_the_bad(backend: B
     // (line, None = issued, Some(part of the reason))
     let rows: &[(&str, Option<&str>)] = &[
         (r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B","holder":"Kalle Anka"}}"#, None),
-        (r#"{"claims":{"plate":"KVA33E","zone":"A"}}"#, None),
+        (r#"{"claims":{"plate":"KVA33E","zone":"A","holder":"Kajsa Anka"}}"#, None),
+        // Checked at issuance, not upload: the SD-JWT VC needs each disclosable claim.
+        (r#"{"claims":{"plate":"KVA33F","zone":"A"}}"#, Some("\"holder\" is not in the claims")),
         (r#"{"type":"parking-permit","claims":{"plate":"abc","zone":"B"}}"#, Some("/claims/plate")),
         (r#"{"type":"parking-permit","claims":{"plate":"GUS77F","zone":"Q"}}"#, Some("/claims/zone")),
         (r#"not json"#, Some("not a batch line")),
@@ -166,7 +168,7 @@ async fn a_batch_with_bad_rows_issues_the_good_ones_and_names_the_bad(backend: B
     let good = rows.len() - bad.len();
     assert_eq!(batch["job"]["state"], "succeeded", "{batch}");
     assert_eq!(batch["job"]["progress"]["done"], rows.len());
-    assert_eq!(batch["job"]["progress"]["failed"], bad.len());
+    assert_eq!(batch["job"]["progress"]["failed"], bad.len(), "{batch}");
     let failed = batch["failed_rows"].as_array().unwrap();
     assert_eq!(failed.len(), bad.len(), "{batch}");
     for ((row, reason), got) in bad.iter().zip(failed) {
@@ -305,7 +307,7 @@ async fn bad_uploads_are_problems_and_uploads_are_idempotent(backend: Backend) {
     let s = TestServer::start(backend).await;
     let org = setup(&s).await;
     let base = format!("/v1/orgs/{org}/attestations/batches");
-    let good = r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B"}}"#;
+    let good = r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B","holder":"K"}}"#;
     let long = format!(r#"{{"type":"parking-permit","claims":{{"holder":"{}"}}}}"#, "x".repeat(70_000));
     // (path, content type, body, status, part of the detail)
     let cases: Vec<(String, &str, String, u16, &str)> = vec![
