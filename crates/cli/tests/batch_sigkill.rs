@@ -101,10 +101,11 @@ fn http(
     body: Option<(&str, &str)>,
 ) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n"
-    );
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n");
     if let Some((ct, b)) = body {
         request.push_str(&format!(
             "Content-Type: {ct}\r\nContent-Length: {}\r\n",
@@ -192,7 +193,10 @@ fn a_batch_killed_mid_job_resumes_and_issues_every_row_once() {
     let done_at_kill = loop {
         let batch = batch_state(addr, &token, &path);
         let done = batch["job"]["progress"]["done"].as_u64().unwrap();
-        assert_ne!(batch["job"]["state"], "succeeded", "the job finished before the kill; raise ROWS");
+        assert_ne!(
+            batch["job"]["state"], "succeeded",
+            "the job finished before the kill; raise ROWS"
+        );
         if done > 0 {
             served.kill9();
             break done;
@@ -203,7 +207,10 @@ fn a_batch_killed_mid_job_resumes_and_issues_every_row_once() {
     assert!(done_at_kill < ROWS as u64);
 
     let served = Served::start(dir.path());
-    assert!(served.token.is_none(), "a restart bootstraps no second token");
+    assert!(
+        served.token.is_none(),
+        "a restart bootstraps no second token"
+    );
     let addr = served.addr;
     let deadline = Instant::now() + Duration::from_secs(180);
     let batch = loop {

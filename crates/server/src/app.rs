@@ -190,7 +190,11 @@ pub fn route_table() -> RouteTable {
             "/v1/orgs/{org}/attestations/batches/{id}/cards.pdf",
             route(get.clone(), batches::cards),
         )
-        .add(get.clone(), "/v1/orgs/{org}/jobs", route(get.clone(), jobs::list))
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/jobs",
+            route(get.clone(), jobs::list),
+        )
         .add(
             get.clone(),
             "/v1/orgs/{org}/jobs/{id}",

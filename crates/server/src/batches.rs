@@ -276,7 +276,12 @@ fn format_of(headers: &HeaderMap) -> Result<BatchFormat, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
             Ok(BatchFormat::Ndjson)
@@ -364,7 +369,10 @@ impl Upload<'_> {
             let names = csv_fields(text.trim_start_matches('\u{feff}'))
                 .map_err(|e| ApiError::field("header", format!("the CSV header: {e}")))?;
             if names.iter().any(|n| n.trim().is_empty()) {
-                return Err(ApiError::field("header", "every CSV column needs a claim name"));
+                return Err(ApiError::field(
+                    "header",
+                    "every CSV column needs a claim name",
+                ));
             }
             let mut seen = std::collections::HashSet::new();
             if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
@@ -436,7 +444,9 @@ impl Upload<'_> {
         let checked = match line {
             Err(error) => Err(error),
             Ok(line) => match line.type_slug.clone().or_else(|| self.default_type.clone()) {
-                None => Err("no type: name it in the line (\"type\") or in the query (?type=)".into()),
+                None => {
+                    Err("no type: name it in the line (\"type\") or in the query (?type=)".into())
+                }
                 Some(slug) => match self.type_entry(&slug).await? {
                     None => Err(format!("type {slug} not found")),
                     Some(entry) => check_request(
@@ -495,7 +505,10 @@ async fn stream_rows(upload: &mut Upload<'_>, body: Body) -> Result<(), ApiError
         if bytes > MAX_UPLOAD_BYTES {
             return Err(ApiError::PayloadTooLarge);
         }
-        for record in records.push(&chunk).map_err(|e| ApiError::field("body", e))? {
+        for record in records
+            .push(&chunk)
+            .map_err(|e| ApiError::field("body", e))?
+        {
             upload.record(record).await?;
         }
     }
@@ -544,7 +557,10 @@ pub async fn create(
     let key = idempotency::key(&headers)?;
     if format == BatchFormat::Csv {
         let slug = params.type_slug.as_deref().ok_or_else(|| {
-            ApiError::field("type", "a CSV batch names its type in the query: ?type=SLUG")
+            ApiError::field(
+                "type",
+                "a CSV batch names its type in the query: ?type=SLUG",
+            )
         })?;
         state
             .store
@@ -958,10 +974,15 @@ pub async fn cards(
 fn type_lang(definition: &tillit_credential::service::TypeDefinition) -> tillit_card::Lang {
     let d = &definition.display;
     use tillit_card::Lang;
-    [(Lang::Sv, &d.sv), (Lang::Da, &d.da), (Lang::Nb, &d.nb), (Lang::En, &d.en)]
-        .into_iter()
-        .find(|(_, name)| name.is_some())
-        .map_or(Lang::En, |(lang, _)| lang)
+    [
+        (Lang::Sv, &d.sv),
+        (Lang::Da, &d.da),
+        (Lang::Nb, &d.nb),
+        (Lang::En, &d.en),
+    ]
+    .into_iter()
+    .find(|(_, name)| name.is_some())
+    .map_or(Lang::En, |(lang, _)| lang)
 }
 
 /// A claim as a card shows it: a text as it is, a number or boolean as JSON writes it.
@@ -1068,7 +1089,8 @@ async fn issue_batch(state: AppState, job: RunningJob) -> Result<(), JobError> {
         };
         after = last.row_no;
         let now = tillit_store::micros(Utc::now());
-        let mut inputs: Vec<(Arc<Issuer>, Result<Checked, String>)> = Vec::with_capacity(rows.len());
+        let mut inputs: Vec<(Arc<Issuer>, Result<Checked, String>)> =
+            Vec::with_capacity(rows.len());
         let mut chunk = Vec::with_capacity(rows.len());
         for row in rows {
             let issuer = match issuers.get(&row.type_id) {
@@ -1203,16 +1225,33 @@ mod tests {
     fn records_are_cut_at_line_breaks_outside_quotes() {
         // (format, chunks, expected records)
         let cases: &[(BatchFormat, &[&str], &[&str])] = &[
-            (BatchFormat::Ndjson, &["{\"a\":1}\n{\"b\"", ":2}\r\n"], &["{\"a\":1}", "{\"b\":2}"]),
+            (
+                BatchFormat::Ndjson,
+                &["{\"a\":1}\n{\"b\"", ":2}\r\n"],
+                &["{\"a\":1}", "{\"b\":2}"],
+            ),
             (BatchFormat::Ndjson, &["x\n\ny"], &["x", "", "y"]),
-            (BatchFormat::Csv, &["a,b\n\"x\ny\",z\n"], &["a,b", "\"x\ny\",z"]),
-            (BatchFormat::Csv, &["a,\"b\"\"", "c\"\nd"], &["a,\"b\"\"c\"", "d"]),
+            (
+                BatchFormat::Csv,
+                &["a,b\n\"x\ny\",z\n"],
+                &["a,b", "\"x\ny\",z"],
+            ),
+            (
+                BatchFormat::Csv,
+                &["a,\"b\"\"", "c\"\nd"],
+                &["a,\"b\"\"c\"", "d"],
+            ),
         ];
         for (format, chunks, want) in cases {
             let mut r = Records::new(*format);
             let mut got: Vec<String> = Vec::new();
             for c in *chunks {
-                got.extend(r.push(c.as_bytes()).unwrap().into_iter().map(|b| String::from_utf8(b).unwrap()));
+                got.extend(
+                    r.push(c.as_bytes())
+                        .unwrap()
+                        .into_iter()
+                        .map(|b| String::from_utf8(b).unwrap()),
+                );
             }
             got.extend(r.finish().unwrap().map(|b| String::from_utf8(b).unwrap()));
             assert_eq!(&got, want, "{chunks:?}");
@@ -1239,7 +1278,11 @@ mod tests {
         for (input, want) in cases {
             let got = csv_fields(input);
             match want {
-                Ok(w) => assert_eq!(got.unwrap(), w.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{input}"),
+                Ok(w) => assert_eq!(
+                    got.unwrap(),
+                    w.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    "{input}"
+                ),
                 Err(()) => assert!(got.is_err(), "{input}"),
             }
         }

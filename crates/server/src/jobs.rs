@@ -299,13 +299,16 @@ async fn run_one(
                 options.backoff_max,
                 jitter(),
             );
-            let run_after = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            let run_after =
+                now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
             tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, %error,
                 retry_in_ms = delay.as_millis() as u64, "job attempt failed; will retry");
             let audit = event(
                 &job,
                 "job.retry",
-                details(json!({"error": error, "run_after": tillit_audit::format_time(&run_after)})),
+                details(
+                    json!({"error": error, "run_after": tillit_audit::format_time(&run_after)}),
+                ),
             );
             (JobEnd::Retry { error, run_after }, Some(audit))
         }
@@ -481,7 +484,10 @@ mod tests {
         for (attempt, j, want) in cases {
             let got = backoff(attempt, s(1), s(60), j);
             let diff = got.abs_diff(want);
-            assert!(diff < Duration::from_millis(1), "attempt {attempt}, jitter {j}: {got:?} ≠ {want:?}");
+            assert!(
+                diff < Duration::from_millis(1),
+                "attempt {attempt}, jitter {j}: {got:?} ≠ {want:?}"
+            );
         }
         for _ in 0..100 {
             let j = jitter();

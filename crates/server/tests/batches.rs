@@ -48,7 +48,9 @@ async fn setup(s: &TestServer) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = s.post_json(&format!("/v1/orgs/{org}/types"), &parking_type()).await;
+    let r = s
+        .post_json(&format!("/v1/orgs/{org}/types"), &parking_type())
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     org
 }
@@ -129,17 +131,44 @@ async fn a_batch_with_bad_rows_issues_the_good_ones_and_names_the_bad(backend: B
     let org = setup(&s).await;
     // (line, None = issued, Some(part of the reason))
     let rows: &[(&str, Option<&str>)] = &[
-        (r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B","holder":"Kalle Anka"}}"#, None),
-        (r#"{"claims":{"plate":"KVA33E","zone":"A","holder":"Kajsa Anka"}}"#, None),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B","holder":"Kalle Anka"}}"#,
+            None,
+        ),
+        (
+            r#"{"claims":{"plate":"KVA33E","zone":"A","holder":"Kajsa Anka"}}"#,
+            None,
+        ),
         // Checked at issuance, not upload: the SD-JWT VC needs each disclosable claim.
-        (r#"{"claims":{"plate":"KVA33F","zone":"A"}}"#, Some("\"holder\" is not in the claims")),
-        (r#"{"type":"parking-permit","claims":{"plate":"abc","zone":"B"}}"#, Some("/claims/plate")),
-        (r#"{"type":"parking-permit","claims":{"plate":"GUS77F","zone":"Q"}}"#, Some("/claims/zone")),
+        (
+            r#"{"claims":{"plate":"KVA33F","zone":"A"}}"#,
+            Some("\"holder\" is not in the claims"),
+        ),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"abc","zone":"B"}}"#,
+            Some("/claims/plate"),
+        ),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"GUS77F","zone":"Q"}}"#,
+            Some("/claims/zone"),
+        ),
         (r#"not json"#, Some("not a batch line")),
-        (r#"{"type":"fishing-licence","claims":{}}"#, Some("type fishing-licence not found")),
-        (r#"{"type":"parking-permit","claims":{"plate":"DEF45G","zone":"C"},"colour":"red"}"#, Some("unknown field `colour`")),
-        (r#"{"type":"parking-permit","claims":{"plate":"HIJ67K","zone":"C"},"valid_to":"2001-01-01T00:00:00Z"}"#, Some("valid_to")),
-        (r#"{"type":"parking-permit","claims":{"plate":"LMN89P","zone":"A","holder":"Åsa Öberg"}}"#, None),
+        (
+            r#"{"type":"fishing-licence","claims":{}}"#,
+            Some("type fishing-licence not found"),
+        ),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"DEF45G","zone":"C"},"colour":"red"}"#,
+            Some("unknown field `colour`"),
+        ),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"HIJ67K","zone":"C"},"valid_to":"2001-01-01T00:00:00Z"}"#,
+            Some("valid_to"),
+        ),
+        (
+            r#"{"type":"parking-permit","claims":{"plate":"LMN89P","zone":"A","holder":"Åsa Öberg"}}"#,
+            None,
+        ),
     ];
     let mut body = String::new();
     for (line, _) in rows {
@@ -174,7 +203,10 @@ async fn a_batch_with_bad_rows_issues_the_good_ones_and_names_the_bad(backend: B
     for ((row, reason), got) in bad.iter().zip(failed) {
         assert_eq!(got["row"], *row);
         let text = got["error"].as_str().unwrap();
-        assert!(text.contains(reason), "row {row}: {text:?} lacks {reason:?}");
+        assert!(
+            text.contains(reason),
+            "row {row}: {text:?} lacks {reason:?}"
+        );
     }
 
     // Results: one line a row, in order; issued rows carry both formats and verify.
@@ -207,7 +239,11 @@ async fn a_batch_with_bad_rows_issues_the_good_ones_and_names_the_bad(backend: B
     // The jobs API shows the same job.
     let (status, jobs) = s.get_json(&format!("/v1/orgs/{org}/jobs")).await;
     assert_eq!(status, 200);
-    assert!(jobs["items"].as_array().unwrap().iter().any(|j| j["id"] == id.as_str()));
+    assert!(jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["id"] == id.as_str()));
     let (status, job) = s.get_json(&format!("/v1/orgs/{org}/jobs/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(job["state"], "succeeded");
@@ -226,7 +262,10 @@ async fn a_csv_batch_issues_and_prints_its_cards(backend: Backend) {
     let path = format!("/v1/orgs/{org}/attestations/batches?type=parking-permit");
     let r = upload(&s, &path, "text/csv; charset=utf-8", csv.into(), None).await;
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let batch = finished(&s, &org, &id).await;
     assert_eq!(batch["format"], "csv");
     assert_eq!(batch["rows"], 5);
@@ -234,7 +273,12 @@ async fn a_csv_batch_issues_and_prints_its_cards(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["row"].as_u64().unwrap(), f["error"].as_str().unwrap().to_owned()))
+        .map(|f| {
+            (
+                f["row"].as_u64().unwrap(),
+                f["error"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(failed[0].0, 3);
@@ -260,7 +304,15 @@ async fn a_csv_batch_issues_and_prints_its_cards(backend: Backend) {
     match pdf_text(&pdf) {
         None => println!("skipping the PDF text check: pdftotext (poppler-utils) is not installed"),
         Some(text) => {
-            for want in ["Parkeringstillstånd", "Ankeborgs kommun", "ABC12D", "Anka, Kalle", "Kajsa Ånka", "LMN89P", "Giltig till"] {
+            for want in [
+                "Parkeringstillstånd",
+                "Ankeborgs kommun",
+                "ABC12D",
+                "Anka, Kalle",
+                "Kajsa Ånka",
+                "LMN89P",
+                "Giltig till",
+            ] {
                 assert!(text.contains(want), "the cards lack {want:?}: {text}");
             }
             assert!(!text.contains("Nobody"), "a failed row has no card");
@@ -299,7 +351,11 @@ fn pdf_text(pdf: &[u8]) -> Option<String> {
         .arg("-")
         .output()
         .ok()?;
-    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(String::from_utf8(out.stdout).unwrap())
 }
 
@@ -308,16 +364,61 @@ async fn bad_uploads_are_problems_and_uploads_are_idempotent(backend: Backend) {
     let org = setup(&s).await;
     let base = format!("/v1/orgs/{org}/attestations/batches");
     let good = r#"{"type":"parking-permit","claims":{"plate":"ABC12D","zone":"B","holder":"K"}}"#;
-    let long = format!(r#"{{"type":"parking-permit","claims":{{"holder":"{}"}}}}"#, "x".repeat(70_000));
+    let long = format!(
+        r#"{{"type":"parking-permit","claims":{{"holder":"{}"}}}}"#,
+        "x".repeat(70_000)
+    );
     // (path, content type, body, status, part of the detail)
     let cases: Vec<(String, &str, String, u16, &str)> = vec![
-        (base.clone(), "application/json", good.into(), 415, "application/x-ndjson"),
-        (base.clone(), "text/csv", "plate,zone\nABC12D,B\n".into(), 422, "?type="),
-        (format!("{base}?type=nope"), "text/csv", "plate\nx\n".into(), 404, "type nope"),
-        (format!("{base}?type=parking-permit"), "text/csv", "plate,plate\nx,y\n".into(), 422, "twice"),
-        (base.clone(), "application/x-ndjson", "\n\n".into(), 422, "no rows"),
-        (base.clone(), "application/x-ndjson", long, 422, "longer than"),
-        (base.clone(), "application/x-ndjson", "\u{1}\u{2}".into(), 202, ""),
+        (
+            base.clone(),
+            "application/json",
+            good.into(),
+            415,
+            "application/x-ndjson",
+        ),
+        (
+            base.clone(),
+            "text/csv",
+            "plate,zone\nABC12D,B\n".into(),
+            422,
+            "?type=",
+        ),
+        (
+            format!("{base}?type=nope"),
+            "text/csv",
+            "plate\nx\n".into(),
+            404,
+            "type nope",
+        ),
+        (
+            format!("{base}?type=parking-permit"),
+            "text/csv",
+            "plate,plate\nx,y\n".into(),
+            422,
+            "twice",
+        ),
+        (
+            base.clone(),
+            "application/x-ndjson",
+            "\n\n".into(),
+            422,
+            "no rows",
+        ),
+        (
+            base.clone(),
+            "application/x-ndjson",
+            long,
+            422,
+            "longer than",
+        ),
+        (
+            base.clone(),
+            "application/x-ndjson",
+            "\u{1}\u{2}".into(),
+            202,
+            "",
+        ),
         (
             "/v1/orgs/00000000-0000-7000-8000-000000000000/attestations/batches".into(),
             "application/x-ndjson",
@@ -325,7 +426,13 @@ async fn bad_uploads_are_problems_and_uploads_are_idempotent(backend: Backend) {
             404,
             "organisation",
         ),
-        (format!("{base}?colour=red"), "application/x-ndjson", good.into(), 400, ""),
+        (
+            format!("{base}?colour=red"),
+            "application/x-ndjson",
+            good.into(),
+            400,
+            "",
+        ),
     ];
     for (path, ct, body, status, detail) in cases {
         let r = upload(&s, &path, ct, body, None).await;
@@ -339,15 +446,36 @@ async fn bad_uploads_are_problems_and_uploads_are_idempotent(backend: Backend) {
     }
     // The same upload with the same key: the first batch again, nothing issued twice.
     let body = format!("{good}\n");
-    let first = upload(&s, &base, "application/x-ndjson", body.clone(), Some("batch-1")).await;
+    let first = upload(
+        &s,
+        &base,
+        "application/x-ndjson",
+        body.clone(),
+        Some("batch-1"),
+    )
+    .await;
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
-    let again = upload(&s, &base, "application/x-ndjson", body.clone(), Some("batch-1")).await;
+    let again = upload(
+        &s,
+        &base,
+        "application/x-ndjson",
+        body.clone(),
+        Some("batch-1"),
+    )
+    .await;
     assert_eq!(again.status(), 202);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
-    let other = upload(&s, &base, "application/x-ndjson", format!("{good}\n{good}\n"), Some("batch-1")).await;
+    let other = upload(
+        &s,
+        &base,
+        "application/x-ndjson",
+        format!("{good}\n{good}\n"),
+        Some("batch-1"),
+    )
+    .await;
     assert_eq!(other.status(), 422, "a key reused for another upload");
     let id = first["id"].as_str().unwrap();
     finished(&s, &org, id).await;

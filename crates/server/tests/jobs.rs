@@ -16,9 +16,7 @@ use tillit_audit::AuditEvent;
 use tillit_server::jobs::{
     start_pool, JobError, JobFuture, JobHandler, Registry, RunningJob, WorkerOptions,
 };
-use tillit_store::{
-    AuditRepo, JobEnd, JobRecord, JobRepo, JobState, NewJob, Store,
-};
+use tillit_store::{AuditRepo, JobEnd, JobRecord, JobRepo, JobState, NewJob, Store};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -54,7 +52,12 @@ impl JobHandler for Scripted {
             let n = {
                 let mut runs = this.runs.lock().unwrap();
                 let n = runs.iter().filter(|r| r.0 == job.record.id).count();
-                runs.push((job.record.id, Instant::now(), job.taken_over, job.owner.clone()));
+                runs.push((
+                    job.record.id,
+                    Instant::now(),
+                    job.taken_over,
+                    job.owner.clone(),
+                ));
                 n
             };
             tokio::time::sleep(this.pause).await;
@@ -168,7 +171,10 @@ async fn failing_handlers_are_retried_with_backoff_then_succeed_or_fail(backend:
         assert_eq!(job.state, state, "{kind}: {job:?}");
         assert_eq!(job.attempts, attempts, "{kind}");
         if state == JobState::Failed {
-            assert!(job.last_error.is_some(), "{kind}: a failure keeps its reason");
+            assert!(
+                job.last_error.is_some(),
+                "{kind}: a failure keeps its reason"
+            );
         }
         assert_eq!(job_audit(&store, id).await, trail, "{kind}");
         // Each retry waited at least half its exponential delay (200 ms · 2^(n-1)).
@@ -178,11 +184,18 @@ async fn failing_handlers_are_retried_with_backoff_then_succeed_or_fail(backend:
         for (n, pair) in times.windows(2).enumerate() {
             let waited = pair[1] - pair[0];
             let floor = Duration::from_millis(100 << n);
-            assert!(waited >= floor, "{kind}: retry {} after {waited:?} < {floor:?}", n + 1);
+            assert!(
+                waited >= floor,
+                "{kind}: retry {} after {waited:?} < {floor:?}",
+                n + 1
+            );
         }
     }
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), pool).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pool)
+        .await
+        .unwrap()
+        .unwrap();
     s.stop().await;
 }
 
@@ -193,7 +206,12 @@ async fn a_dead_workers_lease_runs_out_and_the_job_is_taken_over(backend: Backen
     let id = enqueue(&store, new_job("test.takeover", 3)).await;
     // A worker claims it for one second, then dies: it never renews nor finishes.
     let dead = store
-        .claim_job("dead-worker", &kinds, chrono::Duration::seconds(1), Utc::now())
+        .claim_job(
+            "dead-worker",
+            &kinds,
+            chrono::Duration::seconds(1),
+            Utc::now(),
+        )
         .await
         .unwrap()
         .expect("claims the job");
@@ -230,7 +248,10 @@ async fn a_dead_workers_lease_runs_out_and_the_job_is_taken_over(backend: Backen
         .await
         .unwrap());
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), pool).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pool)
+        .await
+        .unwrap()
+        .unwrap();
     s.stop().await;
 }
 
@@ -272,7 +293,10 @@ async fn two_worker_pools_never_run_one_job_twice(backend: Backend) {
         *per_job.entry(r.0).or_default() += 1;
     }
     assert_eq!(per_job.len(), JOBS);
-    assert!(per_job.values().all(|n| *n == 1), "a job ran twice: {per_job:?}");
+    assert!(
+        per_job.values().all(|n| *n == 1),
+        "a job ran twice: {per_job:?}"
+    );
     let owners: std::collections::HashSet<&str> = runs
         .iter()
         .map(|r| r.3.rsplit_once('-').map_or(r.3.as_str(), |(pool, _)| pool))
@@ -280,7 +304,10 @@ async fn two_worker_pools_never_run_one_job_twice(backend: Backend) {
     println!("{}: {JOBS} jobs over {} pools", s.backend, owners.len());
     stop.send(true).unwrap();
     for pool in pools {
-        tokio::time::timeout(Duration::from_secs(10), pool).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), pool)
+            .await
+            .unwrap()
+            .unwrap();
     }
     second.close().await;
     s.stop().await;

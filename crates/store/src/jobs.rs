@@ -464,7 +464,8 @@ impl Store {
                         .id(stale.id)
                         .execute(tx.on())
                         .await?;
-                        let details = json!({"kind": stale.kind, "attempts": stale.attempts, "error": error});
+                        let details =
+                            json!({"kind": stale.kind, "attempts": stale.attempts, "error": error});
                         append_in(tx, event("job.fail", details), at).await?;
                         return Ok(Some(None));
                     }
@@ -668,14 +669,12 @@ impl JobRepo for Store {
                     .fetch_optional(tx.on())
                     .await?;
                     let Some(row) = row else {
-                        let exists = query(
-                            JOBS,
-                            "SELECT state FROM jobs WHERE org_id = $1 AND id = $2",
-                        )
-                        .id(*org.as_uuid())
-                        .id(id)
-                        .fetch_optional(tx.on())
-                        .await?;
+                        let exists =
+                            query(JOBS, "SELECT state FROM jobs WHERE org_id = $1 AND id = $2")
+                                .id(*org.as_uuid())
+                                .id(id)
+                                .fetch_optional(tx.on())
+                                .await?;
                         return Err(match exists {
                             None => StoreError::NotFound {
                                 what: "job",

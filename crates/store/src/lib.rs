@@ -94,9 +94,8 @@ pub mod prelude {
     pub use crate::{AccessDocumentVersion, AccessRepo};
     pub use crate::{
         ApiToken, ApiTokenRepo, AttestationRepo, AuditRepo, Backend, BatchRepo, IdempotencyRepo,
-        JobRepo,
-        IdempotentResponse, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo,
-        Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
+        IdempotentResponse, JobRepo, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org,
+        OrgRepo, Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
 }
 
