@@ -9,14 +9,19 @@
 #     (`openssl speed -seconds 3 ecdsap256`), counting two signatures per permit (goal ≥ 0.5)
 #   - the server's peak RSS (VmHWM from /proc/<pid>/status) after both batches
 #
-# Usage: bench/batch.sh [N]   (BENCH_N also works)
+# Usage: bench/batch.sh [N]   (BENCH_N also works; BENCH_BIN, BENCH_DATABASE_URL see below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-${BENCH_N:-10000}}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-cargo build --release -p tillit --quiet
-bin="$CARGO_TARGET_DIR/release/tillit"
+# BENCH_BIN=path/to/tillit measures that binary instead of a fresh release build.
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin="$BENCH_BIN"
+else
+  cargo build --release -p tillit --quiet
+  bin="$CARGO_TARGET_DIR/release/tillit"
+fi
 work=$(mktemp -d)
 server=""
 cleanup() {
