@@ -79,7 +79,7 @@ impl Records {
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         let mut out = Vec::new();
         for &b in bytes {
-            if b == b'\n' && (!self.csv || self.quotes % 2 == 0) {
+            if b == b'\n' && (!self.csv || self.quotes & 1 == 0) {
                 let mut record = std::mem::take(&mut self.partial);
                 if record.last() == Some(&b'\r') {
                     record.pop();
@@ -103,7 +103,7 @@ impl Records {
 
     /// The last record, when the upload does not end with a line break.
     pub fn finish(&mut self) -> Result<Option<Vec<u8>>, String> {
-        if self.csv && self.quotes % 2 == 1 {
+        if self.csv && self.quotes & 1 == 1 {
             return Err("the last CSV record has an unterminated quoted field".into());
         }
         let mut record = std::mem::take(&mut self.partial);
@@ -938,14 +938,14 @@ pub async fn cards(
     let mut types: HashMap<Uuid, tillit_credential::service::TypeDefinition> = HashMap::new();
     let mut specs = Vec::with_capacity(rows.len());
     for row in rows {
-        if !types.contains_key(&row.type_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = types.entry(row.type_id) {
             let record = state
                 .store
                 .attestation_type(org, row.type_id)
                 .await
                 .map_err(store_error)?
                 .ok_or_else(|| ApiError::Internal(format!("type {} is gone", row.type_id)))?;
-            types.insert(row.type_id, definition_of(&record)?);
+            slot.insert(definition_of(&record)?);
         }
         let definition = types
             .get(&row.type_id)
@@ -1166,7 +1166,7 @@ fn sign_chunk(
                 },
                 Ok(credentials) => RowSigned::Issued {
                     credentials,
-                    audit: AuditEvent {
+                    audit: Box::new(AuditEvent {
                         actor: actor.to_owned(),
                         org_id: Some(row.attestation.org_id.to_string()),
                         action: "attestation.issue".into(),
@@ -1178,7 +1178,7 @@ fn sign_chunk(
                             "batch": batch.to_string(),
                             "row": row.row_no,
                         }),
-                    },
+                    }),
                 },
             },
         }

@@ -36,12 +36,15 @@ fn options() -> WorkerOptions {
     }
 }
 
+/// One run of a handler: job, when, whether taken over, the worker.
+type Run = (Uuid, Instant, bool, String);
+
 /// A handler that fails with `errors[n]` on its n-th run (0-based) and succeeds after them,
 /// recording when and how it ran.
 #[derive(Clone, Default)]
 struct Scripted {
     errors: Vec<JobError>,
-    runs: Arc<Mutex<Vec<(Uuid, Instant, bool, String)>>>,
+    runs: Arc<Mutex<Vec<Run>>>,
     pause: Duration,
 }
 

@@ -108,7 +108,7 @@ pub enum RowSigned {
     /// Issued: the credentials to keep for the results, and the audit event.
     Issued {
         credentials: serde_json::Value,
-        audit: AuditEvent,
+        audit: Box<AuditEvent>,
     },
     /// Not issued, with the reason.
     Failed { error: String },
@@ -525,7 +525,7 @@ impl BatchRepo for Store {
                             RowSigned::Issued { credentials, audit } => {
                                 let record: AttestationRecord =
                                     register_in(tx, row.attestation, slot, at).await?;
-                                append_in(tx, audit, at).await?;
+                                append_in(tx, *audit, at).await?;
                                 query(
                                     RESULTS,
                                     "INSERT INTO batch_results \
