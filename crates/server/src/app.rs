@@ -14,7 +14,10 @@ use tower_http::trace::TraceLayer;
 use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
-use crate::{access_api, attestations, audit_api, health, login, oauth, oidc, orgs, tokens_api};
+use crate::{
+    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs,
+    tokens_api,
+};
 
 /// Name of the request id header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -23,6 +26,9 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Default)]
 pub struct RouteTable {
     router: Router<AppState>,
+    /// Routes that stream their (large) request bodies and bound them themselves, outside
+    /// `body_limit`.
+    uploads: Router<AppState>,
     routes: Vec<(Method, &'static str)>,
 }
 
@@ -30,6 +36,18 @@ impl RouteTable {
     fn add(mut self, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
         self.routes.push((method, path));
         self.router = self.router.route(path, handler);
+        self
+    }
+
+    /// [`RouteTable::add`] for a route that streams its body (not subject to `body_limit`).
+    fn upload(
+        mut self,
+        method: Method,
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.routes.push((method, path));
+        self.uploads = self.uploads.route(path, handler);
         self
     }
 
@@ -237,6 +255,36 @@ pub fn route_table() -> RouteTable {
             "/v1/verify",
             route(post.clone(), attestations::verify_online),
         )
+        .upload(
+            post.clone(),
+            "/v1/orgs/{org}/attestations/batches",
+            route(post.clone(), batches::create),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/attestations/batches/{id}",
+            route(get.clone(), batches::get),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/attestations/batches/{id}/results",
+            route(get.clone(), batches::results),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/attestations/batches/{id}/cards.pdf",
+            route(get.clone(), batches::cards),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/jobs",
+            route(get.clone(), jobs::list),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/jobs/{id}",
+            route(get.clone(), jobs::get),
+        )
         .add(
             post.clone(),
             "/v1/access/import",
@@ -275,9 +323,16 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.config.body_limit;
     let metrics = state.metrics.clone();
     let request_id = HeaderName::from_static(REQUEST_ID);
-    route_table()
+    let table = route_table();
+    table
         .router
         .merge(extra)
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyLimitLayer::new(body_limit))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .merge(table.uploads)
         .fallback(fallback)
         .with_state(state)
         // Innermost first: panics become problems, then error bodies become problems, then
@@ -292,9 +347,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
                     metrics_middleware,
                 ))
                 .layer(axum::middleware::from_fn(problem_middleware))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(RequestBodyLimitLayer::new(body_limit))
-                .layer(DefaultBodyLimit::max(body_limit)),
+                .layer(CatchPanicLayer::custom(panic_response)),
         )
 }
 

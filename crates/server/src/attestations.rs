@@ -392,24 +392,105 @@ pub struct RegisterPage {
     pub next_cursor: Option<String>,
 }
 
-/// What the issuance closure needs, moved into the store's unit of work.
-struct Issuance {
-    key: SigningKey,
-    issuer: String,
-    base: String,
-    record: AttestationTypeRecord,
-    definition: TypeDefinition,
-    claims: Map<String, Value>,
-    holder: Option<Jwk>,
-    valid_from: DateTime<Utc>,
-    valid_to: DateTime<Utc>,
-    now: DateTime<Utc>,
-    id: Uuid,
+/// What every attestation issued under one type version by one organisation shares: the
+/// signing key, the issuer id and the type. Shared by single issuance and batch issuance.
+#[derive(Clone)]
+pub(crate) struct Issuer {
+    pub(crate) key: SigningKey,
+    pub(crate) issuer: String,
+    pub(crate) base: String,
+    pub(crate) record: AttestationTypeRecord,
+    pub(crate) definition: TypeDefinition,
 }
 
-impl Issuance {
-    /// Signs both formats for the allocated status entry.
-    fn sign(self, idx: u64, list: Uuid) -> Result<IssuedView, String> {
+/// One attestation's own part: checked by [`check_request`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Checked {
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) holder: Option<Jwk>,
+    pub(crate) valid_from: DateTime<Utc>,
+    pub(crate) valid_to: DateTime<Utc>,
+}
+
+/// The stored type definition of `record`.
+pub(crate) fn definition_of(record: &AttestationTypeRecord) -> Result<TypeDefinition, ApiError> {
+    serde_json::from_value(record.definition.clone())
+        .map_err(|e| ApiError::Internal(format!("stored type definition: {e}")))
+}
+
+/// Checks one issuance request against the type: the claims against its schema (each wrong
+/// field named), the holder key, the validity (default: from `now`, for the type's default
+/// validity).
+pub(crate) fn check_request(
+    definition: &TypeDefinition,
+    claims: Map<String, Value>,
+    holder_jwk: Option<Value>,
+    valid_from: Option<DateTime<Utc>>,
+    valid_to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Checked, ApiError> {
+    definition
+        .check_claims(&claims)
+        .map_err(|p| problems("the claims do not fit the type", p))?;
+    let holder = holder_jwk
+        .map(|v| {
+            serde_json::from_value::<Jwk>(v)
+                .map_err(|e| ApiError::field("holder_jwk", format!("not a JWK: {e}")))
+        })
+        .transpose()?;
+    let valid_from = valid_from.unwrap_or(now);
+    let valid_to = valid_to.unwrap_or_else(|| {
+        valid_from + Duration::days(i64::from(definition.default_validity_days))
+    });
+    if valid_to <= valid_from || valid_to <= now {
+        return Err(ApiError::field(
+            "valid_to",
+            "must be after valid_from and in the future",
+        ));
+    }
+    Ok(Checked {
+        claims,
+        holder,
+        valid_from,
+        valid_to,
+    })
+}
+
+impl Issuer {
+    /// The issuer of `org`'s attestations of type `record`, with its issuer key (made on first
+    /// use).
+    pub(crate) async fn load(
+        state: &AppState,
+        org: OrgId,
+        record: AttestationTypeRecord,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ApiError> {
+        let definition = definition_of(&record)?;
+        let key = state
+            .keys
+            .ensure(Scope::Org(org), ISSUER_KEY_PURPOSE, actor, now)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let base = state.config.base_url();
+        Ok(Self {
+            key,
+            issuer: issuer_id(&base, org),
+            base,
+            record,
+            definition,
+        })
+    }
+
+    /// Signs the formats of the type for attestation `id` at status entry `idx` of `list`.
+    pub(crate) fn sign(
+        &self,
+        id: Uuid,
+        row: &Checked,
+        now: DateTime<Utc>,
+        idx: u64,
+        list: Uuid,
+    ) -> Result<IssuedView, String> {
         let status = StatusReference {
             idx,
             uri: status_list_uri(&self.base, list),
@@ -419,13 +500,13 @@ impl Issuance {
             let input = VcInput {
                 vct: self.record.vct.clone(),
                 iss: self.issuer.clone(),
-                iat: self.now,
-                nbf: Some(self.valid_from),
-                exp: Some(self.valid_to),
+                iat: now,
+                nbf: Some(row.valid_from),
+                exp: Some(row.valid_to),
                 sub: None,
-                holder_key: self.holder.clone(),
+                holder_key: row.holder.clone(),
                 status: Some(status.clone()),
-                claims: self.claims.clone(),
+                claims: row.claims.clone(),
             };
             let paths = self
                 .definition
@@ -449,29 +530,26 @@ impl Issuance {
                 issuer: self.issuer.clone(),
                 subject: None,
                 attestation_type: self.record.vct.clone(),
-                claims: self.claims.clone(),
+                claims: row.claims.clone(),
                 status: Some(status.clone()),
             };
             // The QR's validity starts at issuance (nbf = iat) and ends with the attestation's.
-            let validity = self.valid_to - self.now;
-            Some(
-                qr::issue_qr(&attestation, &self.key, self.now, validity)
-                    .map_err(|e| e.to_string())?,
-            )
+            let validity = row.valid_to - now;
+            Some(qr::issue_qr(&attestation, &self.key, now, validity).map_err(|e| e.to_string())?)
         } else {
             None
         };
         Ok(IssuedView {
-            id: self.id.to_string(),
+            id: id.to_string(),
             type_slug: self.record.slug.clone(),
             type_version: self.record.version,
-            issuer: self.issuer,
+            issuer: self.issuer.clone(),
             status: StatusRef {
                 idx: status.idx,
                 uri: status.uri,
             },
-            valid_from: self.valid_from,
-            valid_to: self.valid_to,
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
             sd_jwt_vc,
             qr,
         })
@@ -515,49 +593,19 @@ pub async fn issue(
         idempotency::Begin::Proceed(claim) => claim,
     };
     let record = latest_type(&state, org, &body.type_slug).await?;
-    let definition: TypeDefinition = serde_json::from_value(record.definition.clone())
-        .map_err(|e| ApiError::Internal(format!("stored type definition: {e}")))?;
-    definition
-        .check_claims(&body.claims)
-        .map_err(|p| problems("the claims do not fit the type", p))?;
-    let holder = body
-        .holder_jwk
-        .map(|v| {
-            serde_json::from_value::<Jwk>(v)
-                .map_err(|e| ApiError::field("holder_jwk", format!("not a JWK: {e}")))
-        })
-        .transpose()?;
     let now = tillit_store::micros(Utc::now());
-    let valid_from = body.valid_from.unwrap_or(now);
-    let valid_to = body.valid_to.unwrap_or_else(|| {
-        valid_from + Duration::days(i64::from(definition.default_validity_days))
-    });
-    if valid_to <= valid_from || valid_to <= now {
-        return Err(ApiError::field(
-            "valid_to",
-            "must be after valid_from and in the future",
-        ));
-    }
-    let key = state
-        .keys
-        .ensure(Scope::Org(org), ISSUER_KEY_PURPOSE, &actor, now)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let base = state.config.base_url();
-    let id = Uuid::now_v7();
-    let issuance = Issuance {
-        key,
-        issuer: issuer_id(&base, org),
-        base: base.clone(),
-        record: record.clone(),
-        definition,
-        claims: body.claims,
-        holder,
-        valid_from,
-        valid_to,
+    let definition = definition_of(&record)?;
+    let row = check_request(
+        &definition,
+        body.claims,
+        body.holder_jwk,
+        body.valid_from,
+        body.valid_to,
         now,
-        id,
-    };
+    )?;
+    let (valid_from, valid_to) = (row.valid_from, row.valid_to);
+    let issuer = Issuer::load(&state, org, record.clone(), &actor, now).await?;
+    let id = Uuid::now_v7();
     let type_slug = record.slug.clone();
     let audit_actor = actor.clone();
     let location = format!("{path}/{id}");
@@ -577,8 +625,8 @@ pub async fn issue(
             },
             now,
             move |slot| {
-                let view = issuance
-                    .sign(slot.idx, slot.list_id)
+                let view = issuer
+                    .sign(id, &row, now, slot.idx, slot.list_id)
                     .map_err(StoreError::Rejected)?;
                 let audit = AuditEvent {
                     actor: audit_actor.clone(),

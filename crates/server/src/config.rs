@@ -81,6 +81,16 @@ pub const OPTIONS: &[OptionDoc] = &[
         secret: false,
         doc: "On SIGTERM/SIGINT, how long in-flight requests may still run (seconds) before the process exits anyway; writes already begun commit whole or not at all. Default 10.",
     },
+    OptionDoc {
+        key: "job_workers",
+        secret: false,
+        doc: "Background jobs (batch issuance, …) this process runs at a time; 0 runs none here (another `tillit serve` on the same PostgreSQL does). Default 2.",
+    },
+    OptionDoc {
+        key: "job_lease_seconds",
+        secret: false,
+        doc: "How long a job stays claimed by a process that stopped renewing it (killed, stalled) before another process takes it over (seconds). Default 30.",
+    },
 ];
 
 /// Errors while loading the configuration.
@@ -178,6 +188,10 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// The node's public URL (no trailing slash); `None` means `http://<listen>`.
     pub public_base_url: Option<String>,
+    /// Concurrent background-job workers in this process.
+    pub job_workers: usize,
+    /// Seconds a job's lease lasts without renewal.
+    pub job_lease_seconds: u64,
     /// External OpenID Connect providers people may sign in with (`[[oidc_providers]]`).
     pub oidc_providers: Vec<OidcProvider>,
 }
@@ -250,6 +264,8 @@ impl Default for Config {
             shutdown_grace_seconds: 10,
             public_base_url: None,
             oidc_providers: Vec::new(),
+            job_workers: 2,
+            job_lease_seconds: 30,
         }
     }
 }
@@ -272,6 +288,8 @@ struct FileConfig {
     public_base_url: Option<String>,
     #[serde(default)]
     oidc_providers: Vec<OidcProvider>,
+    job_workers: Option<u64>,
+    job_lease_seconds: Option<u64>,
 }
 
 impl Config {
@@ -363,6 +381,12 @@ impl Config {
             }
         }
         self.oidc_providers = file.oidc_providers;
+        if let Some(v) = file.job_workers {
+            self.set("job_workers", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.job_lease_seconds {
+            self.set("job_lease_seconds", &v.to_string(), &src)?;
+        }
         Ok(())
     }
 
@@ -489,6 +513,24 @@ impl Config {
                     invalid(format!("expected a whole number of seconds, got `{value}`"))
                 })?;
             }
+            "job_workers" => {
+                let n: usize = value.parse().map_err(|_| {
+                    invalid(format!("expected a whole number of workers, got `{value}`"))
+                })?;
+                if n > 64 {
+                    return Err(invalid("at most 64 workers".into()));
+                }
+                self.job_workers = n;
+            }
+            "job_lease_seconds" => {
+                let n: u64 = value.parse().map_err(|_| {
+                    invalid(format!("expected a whole number of seconds, got `{value}`"))
+                })?;
+                if !(1..=3600).contains(&n) {
+                    return Err(invalid("must be 1 to 3600 seconds".into()));
+                }
+                self.job_lease_seconds = n;
+            }
             _ => return Err(invalid("unknown option".into())),
         }
         Ok(())
@@ -545,6 +587,8 @@ impl Config {
                 "shutdown_grace_seconds" => self.shutdown_grace_seconds.to_string(),
                 "public_base_url" => toml_str(&self.base_url()),
                 "tree_head_seconds" => self.tree_head_seconds.to_string(),
+                "job_workers" => self.job_workers.to_string(),
+                "job_lease_seconds" => self.job_lease_seconds.to_string(),
                 _ => continue,
             };
             out.push_str(&format!("# {}\n{} = {}\n\n", opt.doc, opt.key, value));

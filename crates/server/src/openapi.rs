@@ -4,7 +4,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
-use crate::{access_api, attestations, audit_api, health, login, oauth, oidc, orgs, tokens_api};
+use crate::{
+    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs,
+    tokens_api,
+};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -41,6 +44,12 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         attestations::status_list,
         attestations::issuer_metadata,
         attestations::verify_online,
+        batches::create,
+        batches::get,
+        batches::results,
+        batches::cards,
+        jobs::list,
+        jobs::get,
         access_api::import,
         access_api::export,
         access_api::check,
@@ -72,6 +81,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "organisations", description = "Organisations (tenants)"),
         (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
+        (name = "jobs", description = "Background jobs (retries with backoff, visible progress) and batch issuance: upload, progress, results, cards"),
         (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
     )
 )]

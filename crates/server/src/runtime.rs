@@ -1,5 +1,5 @@
 //! Start-up and shutdown: logging, master key, database, bootstrap token, audit key, the
-//! tree-head job and the HTTP listener with graceful shutdown.
+//! tree-head job, the job workers and the HTTP listener with graceful shutdown.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -169,6 +169,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<Result<(), std::io::Error>>,
     jobs: JoinHandle<()>,
+    workers: JoinHandle<()>,
 }
 
 /// How long the tree-head job may take to sign its final head, and the store to close its
@@ -200,6 +201,15 @@ impl RunningServer {
                 None
             }
         };
+        // The job workers stop their handlers at the next step and release their jobs; one that
+        // does not stop in time is abandoned, and its lease runs out for another process.
+        if tokio::time::timeout(STOP_STEP_BOUND, &mut self.workers)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the job workers did not stop in time; abandoning them");
+            self.workers.abort();
+        }
         if tokio::time::timeout(STOP_STEP_BOUND, &mut self.jobs)
             .await
             .is_err()
@@ -247,6 +257,12 @@ pub async fn start_with(
     let (shutdown, mut rx_http) = watch::channel(false);
     let rx_jobs = shutdown.subscribe();
     let jobs = tokio::spawn(crate::tree_heads::run(state.clone(), rx_jobs));
+    let workers = crate::jobs::start_pool(
+        state.store.clone(),
+        job_handlers(&state),
+        crate::jobs::WorkerOptions::from_config(&state.config),
+        shutdown.subscribe(),
+    );
     let app = crate::app::build_router_with(state.clone(), extra);
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -263,7 +279,18 @@ pub async fn start_with(
         shutdown,
         http,
         jobs,
+        workers,
     })
+}
+
+/// The handler of every job kind this server runs.
+pub fn job_handlers(state: &AppState) -> crate::jobs::Registry {
+    crate::jobs::Registry::default().register(
+        crate::batches::KIND,
+        crate::batches::BatchIssuer {
+            state: state.clone(),
+        },
+    )
 }
 
 /// SIGTERM and SIGINT, registered before the server starts so that no signal is missed.

@@ -270,71 +270,156 @@ fn random_index(capacity: u64) -> u64 {
     u64::try_from(r % u128::from(capacity)).unwrap_or(0)
 }
 
+/// `n` random free indexes in lists of `org` with room (a list takes new entries until it is
+/// 3/4 used), creating new lists as needed.
+pub(crate) async fn allocate_many(
+    tx: &mut Tx,
+    org: OrgId,
+    n: usize,
+    at: DateTime<Utc>,
+) -> Result<Vec<StatusAllocation>, StoreError> {
+    let mut slots: Vec<StatusAllocation> = Vec::with_capacity(n);
+    while slots.len() < n {
+        let open = query(
+            LISTS,
+            "SELECT id, capacity, used FROM status_lists \
+             WHERE org_id = $1 AND used * $2 < capacity * $3 \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .id(*org.as_uuid())
+        .count(FILL_DENOMINATOR)?
+        .count(FILL_NUMERATOR)?
+        .fetch_optional(tx.on())
+        .await?;
+        let (list_id, capacity, used) = match open {
+            Some(row) => (row.id("id")?, row.count("capacity")?, row.count("used")?),
+            None => {
+                let id = Uuid::now_v7();
+                let empty = StatusList::new(STATUS_BITS, STATUS_CAPACITY)
+                    .map_err(|e| StoreError::corrupt(LISTS, e))?;
+                query(
+                    LISTS,
+                    "INSERT INTO status_lists \
+                     (id, org_id, bits, capacity, used, list, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5, 1, $6, $6)",
+                )
+                .id(id)
+                .id(*org.as_uuid())
+                .int32(i32::from(STATUS_BITS))
+                .count(STATUS_CAPACITY)?
+                .bytes(empty.as_bytes())
+                .time(at)
+                .execute(tx.on())
+                .await?;
+                (id, STATUS_CAPACITY, 0)
+            }
+        };
+        // The list stays at most 3/4 used, so each try finds a free index with probability
+        // ≥ 1/4.
+        let room = (capacity * FILL_NUMERATOR)
+            .div_ceil(FILL_DENOMINATOR)
+            .saturating_sub(used)
+            .max(1);
+        let wanted = u64::try_from(n - slots.len()).unwrap_or(u64::MAX).min(room);
+        let mut taken_here = 0u64;
+        for _ in 0..wanted {
+            let mut found = None;
+            for _ in 0..64 {
+                let idx = random_index(capacity);
+                if slots.iter().any(|s| s.list_id == list_id && s.idx == idx) {
+                    continue;
+                }
+                let taken = query(
+                    REGISTER,
+                    "SELECT 1 AS taken FROM attestations \
+                     WHERE status_list_id = $1 AND status_idx = $2",
+                )
+                .id(list_id)
+                .count(idx)?
+                .fetch_optional(tx.on())
+                .await?;
+                if taken.is_none() {
+                    found = Some(idx);
+                    break;
+                }
+            }
+            let idx = found.ok_or_else(|| {
+                StoreError::corrupt(
+                    LISTS,
+                    format!("no free index found in status list {list_id} in 64 tries"),
+                )
+            })?;
+            slots.push(StatusAllocation { list_id, idx });
+            taken_here += 1;
+        }
+        query(
+            LISTS,
+            "UPDATE status_lists SET used = used + $1 WHERE id = $2",
+        )
+        .count(taken_here)?
+        .id(list_id)
+        .execute(tx.on())
+        .await?;
+    }
+    Ok(slots)
+}
+
 /// A random free index in a list of `org` with room, creating a new list when none has.
 async fn allocate(
     tx: &mut Tx,
     org: OrgId,
     at: DateTime<Utc>,
 ) -> Result<StatusAllocation, StoreError> {
-    let open = query(
-        LISTS,
-        "SELECT id, capacity FROM status_lists WHERE org_id = $1 AND used * $2 < capacity * $3 \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .id(*org.as_uuid())
-    .count(FILL_DENOMINATOR)?
-    .count(FILL_NUMERATOR)?
-    .fetch_optional(tx.on())
-    .await?;
-    let (list_id, capacity) = match open {
-        Some(row) => (row.id("id")?, row.count("capacity")?),
-        None => {
-            let id = Uuid::now_v7();
-            let empty = StatusList::new(STATUS_BITS, STATUS_CAPACITY)
-                .map_err(|e| StoreError::corrupt(LISTS, e))?;
-            query(
-                LISTS,
-                "INSERT INTO status_lists \
-                 (id, org_id, bits, capacity, used, list, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 0, $5, 1, $6, $6)",
-            )
-            .id(id)
-            .id(*org.as_uuid())
-            .int32(i32::from(STATUS_BITS))
-            .count(STATUS_CAPACITY)?
-            .bytes(empty.as_bytes())
-            .time(at)
-            .execute(tx.on())
-            .await?;
-            (id, STATUS_CAPACITY)
-        }
+    allocate_many(tx, org, 1, at)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::corrupt(LISTS, "no status entry allocated"))
+}
+
+/// Registers `new` at `slot` inside the caller's write transaction (the caller writes the audit
+/// entry).
+pub(crate) async fn register_in(
+    tx: &mut Tx,
+    new: NewAttestation,
+    slot: StatusAllocation,
+    at: DateTime<Utc>,
+) -> Result<AttestationRecord, StoreError> {
+    let record = AttestationRecord {
+        id: new.id,
+        org_id: new.org_id,
+        type_id: new.type_id,
+        status_list_id: slot.list_id,
+        status_idx: slot.idx,
+        status: "valid".into(),
+        subject_ref: new.subject_ref,
+        issued_by: new.issued_by,
+        valid_from: micros(new.valid_from),
+        valid_to: micros(new.valid_to),
+        created_at: at,
+        updated_at: at,
     };
-    // At most 3/4 of the list is used, so each try finds a free index with probability ≥ 1/4.
-    for _ in 0..64 {
-        let idx = random_index(capacity);
-        let taken = query(
-            REGISTER,
-            "SELECT 1 AS taken FROM attestations WHERE status_list_id = $1 AND status_idx = $2",
-        )
-        .id(list_id)
-        .count(idx)?
-        .fetch_optional(tx.on())
-        .await?;
-        if taken.is_none() {
-            query(
-                LISTS,
-                "UPDATE status_lists SET used = used + 1 WHERE id = $1",
-            )
-            .id(list_id)
-            .execute(tx.on())
-            .await?;
-            return Ok(StatusAllocation { list_id, idx });
-        }
-    }
-    Err(StoreError::corrupt(
-        LISTS,
-        format!("no free index found in status list {list_id} in 64 tries"),
-    ))
+    query(
+        REGISTER,
+        format!(
+            "INSERT INTO attestations ({COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+        ),
+    )
+    .id(record.id)
+    .id(*record.org_id.as_uuid())
+    .id(record.type_id)
+    .id(record.status_list_id)
+    .count(record.status_idx)?
+    .text(&record.status)
+    .opt_text(record.subject_ref.as_deref())
+    .text(&record.issued_by)
+    .time(record.valid_from)
+    .time(record.valid_to)
+    .time(at)
+    .execute(tx.on())
+    .await
+    .map_err(|e| e.on_write("attestation"))?;
+    Ok(record)
 }
 
 impl AttestationRepo for Store {
@@ -471,41 +556,7 @@ impl AttestationRepo for Store {
                 Box::pin(async move {
                     let slot = allocate(tx, new.org_id, at).await?;
                     let signed = sign(slot)?;
-                    let record = AttestationRecord {
-                        id: new.id,
-                        org_id: new.org_id,
-                        type_id: new.type_id,
-                        status_list_id: slot.list_id,
-                        status_idx: slot.idx,
-                        status: "valid".into(),
-                        subject_ref: new.subject_ref,
-                        issued_by: new.issued_by,
-                        valid_from: micros(new.valid_from),
-                        valid_to: micros(new.valid_to),
-                        created_at: at,
-                        updated_at: at,
-                    };
-                    query(
-                        REGISTER,
-                        format!(
-                            "INSERT INTO attestations ({COLS}) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
-                        ),
-                    )
-                    .id(record.id)
-                    .id(*record.org_id.as_uuid())
-                    .id(record.type_id)
-                    .id(record.status_list_id)
-                    .count(record.status_idx)?
-                    .text(&record.status)
-                    .opt_text(record.subject_ref.as_deref())
-                    .text(&record.issued_by)
-                    .time(record.valid_from)
-                    .time(record.valid_to)
-                    .time(at)
-                    .execute(tx.on())
-                    .await
-                    .map_err(|e| e.on_write("attestation"))?;
+                    let record = register_in(tx, new, slot, at).await?;
                     append_in(tx, signed.audit, at).await?;
                     if let Some(response) = signed.remember {
                         remember_in(tx, response).await?;

@@ -2,8 +2,8 @@
 //!
 //! # Shape
 //! - One module per area — `orgs`, `tokens`, `keys`, `audit`, `idempotency`, `attestations`,
-//!   `access` — each with its domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`],
-//!   [`KeyRepo`], [`AuditRepo`], [`IdempotencyRepo`], [`AttestationRepo`], [`AccessRepo`]), its
+//!   `access`, `jobs`, `batches` — each with its domain types, its repository trait ([`OrgRepo`], [`ApiTokenRepo`],
+//!   [`KeyRepo`], [`AuditRepo`], [`IdempotencyRepo`], [`AttestationRepo`], [`AccessRepo`], [`JobRepo`], [`BatchRepo`]), its
 //!   SQL and its row decoding, implemented once for
 //!   [`Store`]. Servers hold a `Store` (cheap to clone) and `use tillit_store::prelude::*`.
 //! - What differs between the engines lives in `db` alone: connection pools, the value codec
@@ -56,10 +56,12 @@
 mod access;
 mod attestations;
 mod audit;
+mod batches;
 mod clients;
 mod db;
 mod error;
 mod idempotency;
+mod jobs;
 mod keys;
 mod model;
 mod orgs;
@@ -77,9 +79,14 @@ pub use attestations::{
     Signed, StatusAllocation, StatusListRecord, StatusUpdate, STATUS_BITS, STATUS_CAPACITY,
 };
 pub use audit::{AuditRepo, TreeHeadRecord};
+pub use batches::{
+    BatchFormat, BatchRecord, BatchRepo, BatchRow, ChunkOutcome, ChunkRow, IssuedRow, NewBatch,
+    PendingRow, RowResult, RowSigned,
+};
 pub use clients::{Client, ClientCredential, ClientRepo, NewClient};
 pub use error::StoreError;
 pub use idempotency::{IdempotencyRepo, IdempotentResponse};
+pub use jobs::{Claimed, JobEnd, JobProgress, JobRecord, JobRepo, JobState, NewJob};
 pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};
 pub use model::{micros, Scope};
 pub use orgs::{NewOrg, Org, OrgRepo};
@@ -90,9 +97,9 @@ pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};
 pub mod prelude {
     pub use crate::{AccessDocumentVersion, AccessRepo};
     pub use crate::{
-        ApiToken, ApiTokenRepo, AttestationRepo, AuditRepo, Backend, IdempotencyRepo,
-        IdempotentResponse, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo,
-        Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
+        ApiToken, ApiTokenRepo, AttestationRepo, AuditRepo, Backend, BatchRepo, IdempotencyRepo,
+        IdempotentResponse, JobRepo, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org,
+        OrgRepo, Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
 }
 
