@@ -1,6 +1,6 @@
 //! Audit entries (revisionsposter) and their hash chain.
 
-use chrono::{DateTime, Datelike, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
 use serde_json::Value;
 
 use crate::{jcs, AuditError};
@@ -25,6 +25,26 @@ pub struct AuditEvent {
     /// Further facts. No personal data in clear: use [`crate::pseudonymise`] for people.
     /// Integers must lie within ±(2^53-1) (I-JSON) so the canonical form is exact.
     pub details: Value,
+}
+
+impl AuditEvent {
+    /// Whether the event, recorded at `time`, can become an entry: everything
+    /// [`AuditEntry::next`] checks except the sequence number. A store that commits the event
+    /// now and gives it its place in the log later checks this first, so that the later step
+    /// cannot fail on the event.
+    pub fn check(&self, time: &DateTime<Utc>) -> Result<(), AuditError> {
+        if self.actor.is_empty() {
+            return Err(AuditError::EmptyField("actor"));
+        }
+        if self.action.is_empty() {
+            return Err(AuditError::EmptyField("action"));
+        }
+        jcs::check_i_json(&self.details).map_err(AuditError::DetailsNotIJson)?;
+        if !(0..=9999).contains(&time.year()) {
+            return Err(AuditError::TimeOutOfRange(time.to_rfc3339()));
+        }
+        Ok(())
+    }
 }
 
 /// One entry of the hash-chained audit log.
@@ -59,19 +79,10 @@ impl AuditEntry {
         event: AuditEvent,
         time: DateTime<Utc>,
     ) -> Result<AuditEntry, AuditError> {
-        if event.actor.is_empty() {
-            return Err(AuditError::EmptyField("actor"));
-        }
-        if event.action.is_empty() {
-            return Err(AuditError::EmptyField("action"));
-        }
+        event.check(&time)?;
         let seq = prev_seq
             .checked_add(1)
             .ok_or(AuditError::SequenceOverflow(prev_seq))?;
-        jcs::check_i_json(&event.details).map_err(AuditError::DetailsNotIJson)?;
-        if !(0..=9999).contains(&time.year()) {
-            return Err(AuditError::TimeOutOfRange(time.to_rfc3339()));
-        }
         let mut entry = AuditEntry {
             seq,
             time: time.trunc_subsecs(6),
@@ -138,7 +149,40 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
 /// The canonical text form of an audit time: RFC 3339, UTC, exactly six fractional digits, `Z`,
 /// e.g. `2026-11-24T01:09:28.123456Z`. Sub-microsecond digits are dropped.
 pub fn format_time(time: &DateTime<Utc>) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    let mut out = String::with_capacity(27);
+    write_time(&mut out, time);
+    out
+}
+
+/// [`format_time`] appended to `out` (without chrono's formatter: verification writes one
+/// time per entry).
+fn write_time(out: &mut String, time: &DateTime<Utc>) {
+    let (year, nanos) = (time.year(), time.timestamp_subsec_nanos());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // Out of RFC 3339's range, or a leap second: chrono's general formatter.
+        out.push_str(&time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        return;
+    }
+    fn digits(out: &mut String, value: u32, width: u32) {
+        for i in (0..width).rev() {
+            let d = (value / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    }
+    digits(out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(out, time.month(), 2);
+    out.push('-');
+    digits(out, time.day(), 2);
+    out.push('T');
+    digits(out, time.hour(), 2);
+    out.push(':');
+    digits(out, time.minute(), 2);
+    out.push(':');
+    digits(out, time.second(), 2);
+    out.push('.');
+    digits(out, nanos / 1000, 6);
+    out.push('Z');
 }
 
 /// Parses the canonical text form written by [`format_time`], and only that form.
@@ -322,6 +366,25 @@ mod tests {
             hash: e.hash,
         };
         assert_eq!(back.compute_hash(), e.hash);
+    }
+
+    #[test]
+    fn time_text_matches_the_general_formatter() {
+        let cases = [
+            Utc.with_ymd_and_hms(2026, 11, 24, 1, 9, 28).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::microseconds(7),
+            t0(),
+        ];
+        for t in cases {
+            assert_eq!(
+                format_time(&t),
+                t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "{t:?}"
+            );
+            assert_eq!(parse_time(&format_time(&t)).unwrap(), t.trunc_subsecs(6));
+        }
     }
 
     #[test]
