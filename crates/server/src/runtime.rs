@@ -200,7 +200,7 @@ impl RunningServer {
             .await
             .is_err()
         {
-            tracing::warn!("the tree-head job did not stop in time; abandoning it");
+            tracing::warn!("the audit jobs did not stop in time; abandoning them");
             self.jobs.abort();
         }
         if tokio::time::timeout(STOP_STEP_BOUND, self.state.store.close())
@@ -218,7 +218,7 @@ impl RunningServer {
 }
 
 /// Starts the server: everything in [`prepare`], the bootstrap token on an empty database, the
-/// tree-head job and the listener.
+/// audit sequencer and tree-head jobs, and the listener.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     start_with(config, axum::Router::new()).await
 }
@@ -238,8 +238,16 @@ pub async fn start_with(
         .local_addr()
         .map_err(io("cannot read the listening address"))?;
     let (shutdown, mut rx_http) = watch::channel(false);
-    let rx_jobs = shutdown.subscribe();
-    let jobs = tokio::spawn(crate::tree_heads::run(state.clone(), rx_jobs));
+    let (rx_heads, rx_sequencer) = (shutdown.subscribe(), shutdown.subscribe());
+    let jobs = {
+        let (heads, sequencer) = (state.clone(), state.clone());
+        tokio::spawn(async move {
+            tokio::join!(
+                crate::tree_heads::sequence(sequencer, rx_sequencer),
+                crate::tree_heads::run(heads, rx_heads),
+            );
+        })
+    };
     let app = crate::app::build_router_with(state.clone(), extra);
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
