@@ -100,23 +100,39 @@ impl AuditEntry {
 
     /// The canonical encoding that [`AuditEntry::compute_hash`] hashes; see the crate docs.
     pub fn canonical_encoding(&self) -> Vec<u8> {
-        let details = jcs::canonical(&self.details);
-        let mut out = Vec::with_capacity(160 + details.len());
-        put_str(&mut out, ENTRY_ENCODING_TAG);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        put_str(&mut out, &format_time(&self.time));
-        put_str(&mut out, &self.actor);
-        put_opt(&mut out, self.org_id.as_deref());
-        put_str(&mut out, &self.action);
-        put_opt(&mut out, self.object_id.as_deref());
-        put_str(&mut out, &details);
-        out.extend_from_slice(&self.prev_hash);
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(&mut out, &mut String::new());
         out
+    }
+
+    /// Writes the canonical encoding to `out` (cleared first), using `text` as scratch space.
+    fn encode_into(&self, out: &mut Vec<u8>, text: &mut String) {
+        out.clear();
+        put_str(out, ENTRY_ENCODING_TAG);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        text.clear();
+        write_time(text, &self.time);
+        put_str(out, text);
+        put_str(out, &self.actor);
+        put_opt(out, self.org_id.as_deref());
+        put_str(out, &self.action);
+        put_opt(out, self.object_id.as_deref());
+        text.clear();
+        jcs::write_canonical(text, &self.details);
+        put_str(out, text);
+        out.extend_from_slice(&self.prev_hash);
     }
 
     /// SHA-256 over the canonical encoding of every field except `hash`.
     pub fn compute_hash(&self) -> [u8; 32] {
         tillit_crypto::sha256(&self.canonical_encoding())
+    }
+
+    /// [`AuditEntry::compute_hash`] with buffers the caller keeps between entries (a verifier
+    /// of millions of entries allocates nothing per entry).
+    pub fn compute_hash_with(&self, buf: &mut Vec<u8>, text: &mut String) -> [u8; 32] {
+        self.encode_into(buf, text);
+        tillit_crypto::sha256(buf)
     }
 
     /// The RFC 9162 Merkle leaf for this entry: the 32 bytes of `hash`. The leaf hash in the tree

@@ -338,6 +338,9 @@ struct Chain {
     prev_hash: [u8; 32],
     tree: TreeBuilder,
     last_time: Option<DateTime<Utc>>,
+    /// Scratch buffers for the entry encoding, reused for every entry.
+    buf: Vec<u8>,
+    text: String,
 }
 
 impl Chain {
@@ -369,7 +372,7 @@ impl Chain {
                 self.count
             ));
         }
-        if e.compute_hash() != e.hash {
+        if e.compute_hash_with(&mut self.buf, &mut self.text) != e.hash {
             return Err(
                 "hash does not match the entry's contents: the entry was altered".to_owned(),
             );
