@@ -505,7 +505,11 @@ impl TreeBuilder {
         }
         Ok(Self {
             size,
-            peaks: ids.iter().map(|id| id.level).zip(peaks.iter().copied()).collect(),
+            peaks: ids
+                .iter()
+                .map(|id| id.level)
+                .zip(peaks.iter().copied())
+                .collect(),
         })
     }
 
@@ -1068,7 +1072,10 @@ mod tests {
             let mut get = |id: NodeId| {
                 reads += 1;
                 assert!(id.end() <= n, "size {n} read incomplete node {id:?}");
-                nodes.get(&id).copied().ok_or(AuditError::ProofRequest(format!("{id:?}")))
+                nodes
+                    .get(&id)
+                    .copied()
+                    .ok_or(AuditError::ProofRequest(format!("{id:?}")))
             };
             assert_eq!(root_from(n, &mut get).unwrap(), root(tree), "root {n}");
             for i in 0..n {

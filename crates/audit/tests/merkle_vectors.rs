@@ -175,7 +175,11 @@ fn regenerate(kind: &str, check: impl Fn(&Value, &mut merkle::NodeLookup<'_>)) -
     let mut checked = 0;
     for path in &paths {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let size_key = if kind == "inclusion" { "treeSize" } else { "size2" };
+        let size_key = if kind == "inclusion" {
+            "treeSize"
+        } else {
+            "size2"
+        };
         let root_key = if kind == "inclusion" { "root" } else { "root2" };
         let size = u(&v, size_key);
         if v["wantErr"].as_bool().unwrap()
@@ -203,15 +207,24 @@ fn accepted_vectors_are_regenerated_from_stored_nodes() {
         let (index, size) = (u(v, "leafIdx"), u(v, "treeSize"));
         let got = merkle::inclusion_proof_from(index, size, get).unwrap();
         assert_eq!(Some(got), proof(v), "{}", v["desc"]);
-        assert_eq!(merkle::root_from(size, get).unwrap().to_vec(), bytes(v, "root"));
+        assert_eq!(
+            merkle::root_from(size, get).unwrap().to_vec(),
+            bytes(v, "root")
+        );
     });
     let consistency = regenerate("consistency", |v, get| {
         let (m, n) = (u(v, "size1"), u(v, "size2"));
         let got = merkle::consistency_proof_from(m, n, get).unwrap();
         assert_eq!(Some(got), proof(v), "{}", v["desc"]);
-        assert_eq!(merkle::root_from(m, get).unwrap().to_vec(), bytes(v, "root1"));
+        assert_eq!(
+            merkle::root_from(m, get).unwrap().to_vec(),
+            bytes(v, "root1")
+        );
     });
     if testdata().is_some() {
-        assert!(inclusion > 0 && consistency > 0, "no vector over the test leaves");
+        assert!(
+            inclusion > 0 && consistency > 0,
+            "no vector over the test leaves"
+        );
     }
 }

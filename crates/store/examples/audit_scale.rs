@@ -33,7 +33,10 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 fn event(i: u64) -> AuditEvent {
     let org = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i % 97));
     AuditEvent {
-        actor: format!("token:{}", uuid::Uuid::from_u128(u128::from(i % 13) << 64 | 7)),
+        actor: format!(
+            "token:{}",
+            uuid::Uuid::from_u128(u128::from(i % 13) << 64 | 7)
+        ),
         org_id: Some(org.to_string()),
         action: "attestation.issue".to_owned(),
         object_id: Some(uuid::Uuid::from_u128(u128::from(i) | 1 << 100).to_string()),

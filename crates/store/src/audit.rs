@@ -101,8 +101,10 @@ pub trait AuditRepo {
 
     /// The Merkle root of the first `tree_size` entries, from O(log n) stored nodes.
     /// [`StoreError::Audit`] when the log is shorter.
-    fn audit_root(&self, tree_size: u64)
-        -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
+    fn audit_root(
+        &self,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
 
     /// The RFC 9162 inclusion proof of the entry at leaf `index` (seq - 1) in the tree of
     /// `tree_size`, from O(log n) stored nodes.
@@ -205,7 +207,11 @@ pub(crate) async fn append_in(
 }
 
 /// Inserts the checked event into `audit_pending`; its pending id.
-async fn insert_pending(tx: &mut Tx, event: AuditEvent, at: DateTime<Utc>) -> Result<i64, StoreError> {
+async fn insert_pending(
+    tx: &mut Tx,
+    event: AuditEvent,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
     event.check(&at)?;
     query(
         PENDING,
@@ -266,8 +272,13 @@ async fn fetch_nodes(
         }
         for row in q.fetch_all(src.on()).await? {
             let seq = row.count("seq")?;
-            let index = seq.checked_sub(1).ok_or_else(|| StoreError::corrupt(ENTRIES, "seq 0"))?;
-            out.insert(NodeId { level: 0, index }, merkle::leaf_hash(&row.hex_hash("hash")?));
+            let index = seq
+                .checked_sub(1)
+                .ok_or_else(|| StoreError::corrupt(ENTRIES, "seq 0"))?;
+            out.insert(
+                NodeId { level: 0, index },
+                merkle::leaf_hash(&row.hex_hash("hash")?),
+            );
         }
     }
     for chunk in inner.chunks(CHUNK) {
@@ -275,7 +286,10 @@ async fn fetch_nodes(
             .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let mut q = query(NODES, format!("SELECT level, idx, hash FROM audit_tree_nodes WHERE {cond}"));
+        let mut q = query(
+            NODES,
+            format!("SELECT level, idx, hash FROM audit_tree_nodes WHERE {cond}"),
+        );
         for id in chunk {
             q = q.int32(level_i32(id.level)?).count(id.index)?;
         }
@@ -308,7 +322,9 @@ fn level_i32(level: u32) -> Result<i32, StoreError> {
 }
 
 /// A lookup over fetched nodes for the pure computations of `tillit_audit::merkle`.
-fn lookup(nodes: &HashMap<NodeId, [u8; 32]>) -> impl FnMut(NodeId) -> Result<[u8; 32], AuditError> + '_ {
+fn lookup(
+    nodes: &HashMap<NodeId, [u8; 32]>,
+) -> impl FnMut(NodeId) -> Result<[u8; 32], AuditError> + '_ {
     |id| {
         nodes.get(&id).copied().ok_or_else(|| {
             AuditError::ProofRequest(format!("node ({}, {}) was not read", id.level, id.index))
@@ -318,10 +334,13 @@ fn lookup(nodes: &HashMap<NodeId, [u8; 32]>) -> impl FnMut(NodeId) -> Result<[u8
 
 /// Number of entries the stored nodes cover.
 async fn tree_size(src: &mut Src<'_>) -> Result<u64, StoreError> {
-    query(SEQUENCER, "SELECT tree_size FROM audit_sequencer WHERE id = 1")
-        .fetch_one(src.on())
-        .await?
-        .count("tree_size")
+    query(
+        SEQUENCER,
+        "SELECT tree_size FROM audit_sequencer WHERE id = 1",
+    )
+    .fetch_one(src.on())
+    .await?
+    .count("tree_size")
 }
 
 /// (seq, hash) of the last entry; (0, genesis) for an empty log.
@@ -353,9 +372,15 @@ async fn insert_nodes(tx: &mut Tx, nodes: &[(NodeId, [u8; 32])]) -> Result<(), S
             .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut q = query(NODES, format!("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES {values}"));
+        let mut q = query(
+            NODES,
+            format!("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES {values}"),
+        );
         for (id, hash) in chunk {
-            q = q.int32(level_i32(id.level)?).count(id.index)?.bytes(hash.to_vec());
+            q = q
+                .int32(level_i32(id.level)?)
+                .count(id.index)?
+                .bytes(hash.to_vec());
         }
         q.execute(tx.on()).await?;
     }
@@ -363,10 +388,13 @@ async fn insert_nodes(tx: &mut Tx, nodes: &[(NodeId, [u8; 32])]) -> Result<(), S
 }
 
 async fn set_tree_size(tx: &mut Tx, size: u64) -> Result<(), StoreError> {
-    query(SEQUENCER, "UPDATE audit_sequencer SET tree_size = $1 WHERE id = 1")
-        .count(size)?
-        .execute(tx.on())
-        .await?;
+    query(
+        SEQUENCER,
+        "UPDATE audit_sequencer SET tree_size = $1 WHERE id = 1",
+    )
+    .count(size)?
+    .execute(tx.on())
+    .await?;
     Ok(())
 }
 
@@ -401,7 +429,10 @@ async fn build_nodes_in(tx: &mut Tx, upto: u64, limit: u64) -> Result<u64, Store
             if seq != builder.size().saturating_add(1) {
                 return Err(StoreError::corrupt(
                     ENTRIES,
-                    format!("seq {seq} follows seq {}: the log has a gap", builder.size()),
+                    format!(
+                        "seq {seq} follows seq {}: the log has a gap",
+                        builder.size()
+                    ),
                 ));
             }
             builder.push_leaf_hash_with(merkle::leaf_hash(&row.hex_hash("hash")?), |id, h| {
@@ -469,7 +500,10 @@ pub(crate) async fn sequence_in(tx: &mut Tx) -> Result<Vec<(i64, AuditEntry)>, S
             .map(|i| format!("({})", placeholders(9 * i + 1, 9)))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut q = query(ENTRIES, format!("INSERT INTO audit_entries ({ENTRY_COLS}) VALUES {values}"));
+        let mut q = query(
+            ENTRIES,
+            format!("INSERT INTO audit_entries ({ENTRY_COLS}) VALUES {values}"),
+        );
         for (_, e) in chunk {
             q = q
                 .count(e.seq)?
@@ -486,7 +520,10 @@ pub(crate) async fn sequence_in(tx: &mut Tx) -> Result<Vec<(i64, AuditEntry)>, S
         // Exactly the rows read: an id in between that committed meanwhile stays pending.
         let mut del = query(
             PENDING,
-            format!("DELETE FROM audit_pending WHERE id IN ({})", placeholders(1, chunk.len())),
+            format!(
+                "DELETE FROM audit_pending WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            ),
         );
         for (id, _) in chunk {
             del = del.int(*id);
@@ -625,7 +662,10 @@ impl AuditRepo for Store {
                     loop {
                         let done = sequence_in(tx).await?;
                         if done.is_empty() {
-                            return Err(StoreError::corrupt(PENDING, format!("pending entry {id} was not sequenced")));
+                            return Err(StoreError::corrupt(
+                                PENDING,
+                                format!("pending entry {id} was not sequenced"),
+                            ));
                         }
                         if let Some((_, entry)) = done.into_iter().find(|(p, _)| *p == id) {
                             return Ok(entry);

@@ -98,8 +98,7 @@ pub mod prelude {
         IdempotentResponse, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org, OrgRepo,
         Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
-    pub use crate::{ConsistencyProofRecord, InclusionProofRecord,
-    };
+    pub use crate::{ConsistencyProofRecord, InclusionProofRecord};
 }
 
 /// Which database engine a [`Store`] talks to.

@@ -235,7 +235,10 @@ async fn check_tree(store: &Store, entries: &[AuditEntry]) -> Result<()> {
         v.dedup();
         v
     };
-    ensure!(store.audit_root(0).await? == merkle::EMPTY_ROOT, "empty root");
+    ensure!(
+        store.audit_root(0).await? == merkle::EMPTY_ROOT,
+        "empty root"
+    );
     for &size in &sizes {
         let tree = &leaves[..size as usize];
         let root = merkle::root(tree);
@@ -1307,10 +1310,16 @@ mod cases {
         }
         let log = verified_log(&migrated).await?;
         ensure!(log.len() as u64 == OLD + 5, "{} entries", log.len());
-        ensure!(log[OLD as usize].prev_hash == rows[OLD as usize - 1].hash, "chains on");
+        ensure!(
+            log[OLD as usize].prev_hash == rows[OLD as usize - 1].hash,
+            "chains on"
+        );
         migrated.close().await;
         let again = Store::connect(&old_url).await?;
-        ensure!(verified_log(&again).await?.len() as u64 == OLD + 5, "after reconnect");
+        ensure!(
+            verified_log(&again).await?.len() as u64 == OLD + 5,
+            "after reconnect"
+        );
         again.close().await;
         if let Some((base, schema)) = guard {
             let pool = sqlx::PgPool::connect(&base).await?;
@@ -1358,7 +1367,11 @@ async fn previous_release_database(
     let previous = tempfile::tempdir()?;
     for entry in std::fs::read_dir(&src)? {
         let path = entry?.path();
-        let name = path.file_name().context("name")?.to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .context("name")?
+            .to_string_lossy()
+            .to_string();
         if name.as_str() < "0005" {
             std::fs::copy(&path, previous.path().join(&name))?;
         }
