@@ -1,6 +1,6 @@
 //! Audit entries (revisionsposter) and their hash chain.
 
-use chrono::{DateTime, Datelike, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
 use serde_json::Value;
 
 use crate::{jcs, AuditError};
@@ -25,6 +25,26 @@ pub struct AuditEvent {
     /// Further facts. No personal data in clear: use [`crate::pseudonymise`] for people.
     /// Integers must lie within ±(2^53-1) (I-JSON) so the canonical form is exact.
     pub details: Value,
+}
+
+impl AuditEvent {
+    /// Whether the event, recorded at `time`, can become an entry: everything
+    /// [`AuditEntry::next`] checks except the sequence number. A store that commits the event
+    /// now and gives it its place in the log later checks this first, so that the later step
+    /// cannot fail on the event.
+    pub fn check(&self, time: &DateTime<Utc>) -> Result<(), AuditError> {
+        if self.actor.is_empty() {
+            return Err(AuditError::EmptyField("actor"));
+        }
+        if self.action.is_empty() {
+            return Err(AuditError::EmptyField("action"));
+        }
+        jcs::check_i_json(&self.details).map_err(AuditError::DetailsNotIJson)?;
+        if !(0..=9999).contains(&time.year()) {
+            return Err(AuditError::TimeOutOfRange(time.to_rfc3339()));
+        }
+        Ok(())
+    }
 }
 
 /// One entry of the hash-chained audit log.
@@ -59,19 +79,10 @@ impl AuditEntry {
         event: AuditEvent,
         time: DateTime<Utc>,
     ) -> Result<AuditEntry, AuditError> {
-        if event.actor.is_empty() {
-            return Err(AuditError::EmptyField("actor"));
-        }
-        if event.action.is_empty() {
-            return Err(AuditError::EmptyField("action"));
-        }
+        event.check(&time)?;
         let seq = prev_seq
             .checked_add(1)
             .ok_or(AuditError::SequenceOverflow(prev_seq))?;
-        jcs::check_i_json(&event.details).map_err(AuditError::DetailsNotIJson)?;
-        if !(0..=9999).contains(&time.year()) {
-            return Err(AuditError::TimeOutOfRange(time.to_rfc3339()));
-        }
         let mut entry = AuditEntry {
             seq,
             time: time.trunc_subsecs(6),
@@ -89,23 +100,39 @@ impl AuditEntry {
 
     /// The canonical encoding that [`AuditEntry::compute_hash`] hashes; see the crate docs.
     pub fn canonical_encoding(&self) -> Vec<u8> {
-        let details = jcs::canonical(&self.details);
-        let mut out = Vec::with_capacity(160 + details.len());
-        put_str(&mut out, ENTRY_ENCODING_TAG);
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        put_str(&mut out, &format_time(&self.time));
-        put_str(&mut out, &self.actor);
-        put_opt(&mut out, self.org_id.as_deref());
-        put_str(&mut out, &self.action);
-        put_opt(&mut out, self.object_id.as_deref());
-        put_str(&mut out, &details);
-        out.extend_from_slice(&self.prev_hash);
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(&mut out, &mut String::new());
         out
+    }
+
+    /// Writes the canonical encoding to `out` (cleared first), using `text` as scratch space.
+    fn encode_into(&self, out: &mut Vec<u8>, text: &mut String) {
+        out.clear();
+        put_str(out, ENTRY_ENCODING_TAG);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        text.clear();
+        write_time(text, &self.time);
+        put_str(out, text);
+        put_str(out, &self.actor);
+        put_opt(out, self.org_id.as_deref());
+        put_str(out, &self.action);
+        put_opt(out, self.object_id.as_deref());
+        text.clear();
+        jcs::write_canonical(text, &self.details);
+        put_str(out, text);
+        out.extend_from_slice(&self.prev_hash);
     }
 
     /// SHA-256 over the canonical encoding of every field except `hash`.
     pub fn compute_hash(&self) -> [u8; 32] {
         tillit_crypto::sha256(&self.canonical_encoding())
+    }
+
+    /// [`AuditEntry::compute_hash`] with buffers the caller keeps between entries (a verifier
+    /// of millions of entries allocates nothing per entry).
+    pub fn compute_hash_with(&self, buf: &mut Vec<u8>, text: &mut String) -> [u8; 32] {
+        self.encode_into(buf, text);
+        tillit_crypto::sha256(buf)
     }
 
     /// The RFC 9162 Merkle leaf for this entry: the 32 bytes of `hash`. The leaf hash in the tree
@@ -138,7 +165,40 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
 /// The canonical text form of an audit time: RFC 3339, UTC, exactly six fractional digits, `Z`,
 /// e.g. `2026-11-24T01:09:28.123456Z`. Sub-microsecond digits are dropped.
 pub fn format_time(time: &DateTime<Utc>) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    let mut out = String::with_capacity(27);
+    write_time(&mut out, time);
+    out
+}
+
+/// [`format_time`] appended to `out` (without chrono's formatter: verification writes one
+/// time per entry).
+fn write_time(out: &mut String, time: &DateTime<Utc>) {
+    let (year, nanos) = (time.year(), time.timestamp_subsec_nanos());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // Out of RFC 3339's range, or a leap second: chrono's general formatter.
+        out.push_str(&time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        return;
+    }
+    fn digits(out: &mut String, value: u32, width: u32) {
+        for i in (0..width).rev() {
+            let d = (value / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    }
+    digits(out, year.unsigned_abs(), 4);
+    out.push('-');
+    digits(out, time.month(), 2);
+    out.push('-');
+    digits(out, time.day(), 2);
+    out.push('T');
+    digits(out, time.hour(), 2);
+    out.push(':');
+    digits(out, time.minute(), 2);
+    out.push(':');
+    digits(out, time.second(), 2);
+    out.push('.');
+    digits(out, nanos / 1000, 6);
+    out.push('Z');
 }
 
 /// Parses the canonical text form written by [`format_time`], and only that form.
@@ -322,6 +382,26 @@ mod tests {
             hash: e.hash,
         };
         assert_eq!(back.compute_hash(), e.hash);
+    }
+
+    #[test]
+    fn time_text_matches_the_general_formatter() {
+        let cases = [
+            Utc.with_ymd_and_hms(2026, 11, 24, 1, 9, 28).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+                + chrono::Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::microseconds(7),
+            t0(),
+        ];
+        for t in cases {
+            assert_eq!(
+                format_time(&t),
+                t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "{t:?}"
+            );
+            assert_eq!(parse_time(&format_time(&t)).unwrap(), t.trunc_subsecs(6));
+        }
     }
 
     #[test]

@@ -338,6 +338,9 @@ struct Chain {
     prev_hash: [u8; 32],
     tree: TreeBuilder,
     last_time: Option<DateTime<Utc>>,
+    /// Scratch buffers for the entry encoding, reused for every entry.
+    buf: Vec<u8>,
+    text: String,
 }
 
 impl Chain {
@@ -369,7 +372,7 @@ impl Chain {
                 self.count
             ));
         }
-        if e.compute_hash() != e.hash {
+        if e.compute_hash_with(&mut self.buf, &mut self.text) != e.hash {
             return Err(
                 "hash does not match the entry's contents: the entry was altered".to_owned(),
             );
@@ -671,62 +674,114 @@ pub fn write_export(
 /// order). Checks the hash chain, every entry hash, every tree head's root against the entries
 /// and its signature with `trusted_keys`, and that no tree head covers more entries than exist
 /// (which shows a cut tail). `Violation::line` is the 1-based position in the log.
+/// [`ChainVerifier`] does the same one entry at a time, for a log read in pages.
 pub fn verify_chain(
     entries: impl IntoIterator<Item = AuditEntry>,
     heads: &[TreeHead],
     trusted_keys: &[VerifyingKey],
 ) -> Result<Summary, Violation> {
-    let mut heads: Vec<&TreeHead> = heads.iter().collect();
-    heads.sort_by_key(|h| h.tree_size);
-    let mut pending = heads.iter().peekable();
-    let mut chain = Chain::new();
-    let check_head = |chain: &Chain, h: &TreeHead| -> Result<(), Violation> {
-        let at = usize::try_from(h.tree_size).unwrap_or(usize::MAX);
-        let v = |reason: String| Violation {
-            line: at,
-            seq: Some(h.tree_size),
-            reason,
-        };
-        chain
-            .check_root(
-                &format!("tree head signed {}", format_time(&h.timestamp)),
-                h.tree_size,
-                &h.root_hash,
-            )
-            .map_err(v)?;
-        h.verify_trusted(trusted_keys).map_err(|e| v(e.to_string()))
-    };
-    while let Some(h) = pending.next_if(|h| h.tree_size == 0) {
-        check_head(&chain, h)?;
+    let mut verifier = ChainVerifier::new(heads, trusted_keys)?;
+    for e in entries {
+        verifier.push(&e)?;
     }
-    for (pos, e) in entries.into_iter().enumerate() {
-        let line = pos.saturating_add(1);
-        chain.append(&e).map_err(|reason| Violation {
-            line,
+    verifier.finish()
+}
+
+/// [`verify_chain`] as a stream: [`ChainVerifier::push`] each entry in seq order, then
+/// [`ChainVerifier::finish`]; stop at the first error. Memory is O(log n) plus the heads.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier<'a> {
+    heads: Vec<&'a TreeHead>,
+    next_head: usize,
+    keys: &'a [VerifyingKey],
+    chain: Chain,
+    line: usize,
+}
+
+impl<'a> ChainVerifier<'a> {
+    /// A verifier for a log with these stored tree heads (any order), signed by `trusted_keys`.
+    /// Checks the heads of size 0 at once.
+    pub fn new(heads: &'a [TreeHead], trusted_keys: &'a [VerifyingKey]) -> Result<Self, Violation> {
+        let mut heads: Vec<&TreeHead> = heads.iter().collect();
+        heads.sort_by_key(|h| h.tree_size);
+        let mut v = Self {
+            heads,
+            next_head: 0,
+            keys: trusted_keys,
+            chain: Chain::new(),
+            line: 0,
+        };
+        v.check_heads_here()?;
+        Ok(v)
+    }
+
+    /// Checks the tree heads whose size is the number of entries seen so far.
+    fn check_heads_here(&mut self) -> Result<(), Violation> {
+        while let Some(h) = self
+            .heads
+            .get(self.next_head)
+            .filter(|h| h.tree_size == self.chain.count)
+        {
+            let at = usize::try_from(h.tree_size).unwrap_or(usize::MAX);
+            let v = |reason: String| Violation {
+                line: at,
+                seq: Some(h.tree_size),
+                reason,
+            };
+            self.chain
+                .check_root(
+                    &format!("tree head signed {}", format_time(&h.timestamp)),
+                    h.tree_size,
+                    &h.root_hash,
+                )
+                .map_err(v)?;
+            h.verify_trusted(self.keys).map_err(|e| v(e.to_string()))?;
+            self.next_head += 1;
+        }
+        Ok(())
+    }
+
+    /// The next entry of the log.
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), Violation> {
+        self.line = self.line.saturating_add(1);
+        self.chain.append(e).map_err(|reason| Violation {
+            line: self.line,
             seq: Some(e.seq),
             reason,
         })?;
-        while let Some(h) = pending.next_if(|h| h.tree_size == chain.count) {
-            check_head(&chain, h)?;
+        self.check_heads_here()
+    }
+
+    /// Entries seen so far.
+    pub fn count(&self) -> u64 {
+        self.chain.count
+    }
+
+    /// The Merkle root of the entries seen so far.
+    pub fn root(&self) -> [u8; 32] {
+        self.chain.tree.root()
+    }
+
+    /// Ends the log: no stored tree head may cover more entries than were seen.
+    pub fn finish(self) -> Result<Summary, Violation> {
+        if let Some(h) = self.heads.get(self.next_head) {
+            let n = self.chain.count;
+            return Err(Violation {
+                line: usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1),
+                seq: Some(n.saturating_add(1)),
+                reason: format!(
+                    "a tree head signed {} covers {} entries but the log holds only {n}: entries after seq {n} were deleted",
+                    format_time(&h.timestamp),
+                    h.tree_size
+                ),
+            });
         }
+        Ok(Summary {
+            entries: self.chain.count,
+            tree_heads: self.heads.len(),
+            root_hash: self.chain.tree.root(),
+            last_entry_time: self.chain.last_time,
+            exported_at: None,
+        })
     }
-    if let Some(h) = pending.next() {
-        let n = chain.count;
-        return Err(Violation {
-            line: usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1),
-            seq: Some(n.saturating_add(1)),
-            reason: format!(
-                "a tree head signed {} covers {} entries but the log holds only {n}: entries after seq {n} were deleted",
-                format_time(&h.timestamp),
-                h.tree_size
-            ),
-        });
-    }
-    Ok(Summary {
-        entries: chain.count,
-        tree_heads: heads.len(),
-        root_hash: chain.tree.root(),
-        last_entry_time: chain.last_time,
-        exported_at: None,
-    })
 }

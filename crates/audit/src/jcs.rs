@@ -19,6 +19,11 @@ pub(crate) fn canonical(value: &Value) -> String {
     out
 }
 
+/// [`canonical`] appended to `out`.
+pub(crate) fn write_canonical(out: &mut String, value: &Value) {
+    write_value(out, value);
+}
+
 /// Deepest nesting of arrays and objects accepted in details (well within serde_json's parse limit).
 pub(crate) const MAX_DEPTH: usize = 64;
 

@@ -68,7 +68,7 @@ pub use entry::{
     format_time, parse_hash, parse_time, AuditEntry, AuditEvent, ENTRY_ENCODING_TAG, GENESIS_HASH,
 };
 pub use error::AuditError;
-pub use export::{verify_chain, verify_export, ExportSummary, Summary, Violation};
+pub use export::{verify_chain, verify_export, ChainVerifier, ExportSummary, Summary, Violation};
 pub use pseudonym::pseudonymise;
 pub use tree_head::{TreeHead, TREE_HEAD_CONTEXT};
 

@@ -10,6 +10,14 @@ pub const EMPTY_ROOT: [u8; 32] = [
 
 /// Leaf hash: SHA-256(0x00 || data).
 pub fn leaf_hash(data: &[u8]) -> [u8; 32] {
+    if let Ok(hash) = <&[u8; 32]>::try_from(data) {
+        // An audit entry's leaf: no allocation.
+        let mut buf = [0u8; 33];
+        for (b, x) in buf.iter_mut().skip(1).zip(hash.iter()) {
+            *b = *x;
+        }
+        return tillit_crypto::sha256(&buf);
+    }
     let mut buf = Vec::with_capacity(1 + data.len());
     buf.push(0u8);
     buf.extend_from_slice(data);
@@ -483,8 +491,48 @@ impl TreeBuilder {
         self.size
     }
 
+    /// The builder of a tree of `size` leaves whose peaks — the nodes of
+    /// [`nodes_for_root`]`(size)`, in that order — have the hashes `peaks`: resumes a tree from
+    /// O(log n) stored nodes.
+    pub fn from_peaks(size: u64, peaks: &[[u8; 32]]) -> Result<Self, AuditError> {
+        let ids = nodes_for_root(size);
+        if ids.len() != peaks.len() {
+            return Err(AuditError::ProofRequest(format!(
+                "a tree of size {size} has {} peaks, not {}",
+                ids.len(),
+                peaks.len()
+            )));
+        }
+        Ok(Self {
+            size,
+            peaks: ids
+                .iter()
+                .map(|id| id.level)
+                .zip(peaks.iter().copied())
+                .collect(),
+        })
+    }
+
     /// Appends a leaf given its leaf hash.
     pub fn push_leaf_hash(&mut self, leaf_hash: [u8; 32]) {
+        self.push_leaf_hash_with(leaf_hash, |_, _| {});
+    }
+
+    /// Appends a leaf and reports every node it completes: the leaf itself (level 0), then each
+    /// new parent up to the new peak.
+    pub fn push_leaf_hash_with(
+        &mut self,
+        leaf_hash: [u8; 32],
+        mut completed: impl FnMut(NodeId, [u8; 32]),
+    ) {
+        let leaf = self.size;
+        completed(
+            NodeId {
+                level: 0,
+                index: leaf,
+            },
+            leaf_hash,
+        );
         let mut node = (0u32, leaf_hash);
         while let Some(&(height, left)) = self.peaks.last() {
             if height != node.0 {
@@ -492,6 +540,13 @@ impl TreeBuilder {
             }
             self.peaks.pop();
             node = (height + 1, node_hash(&left, &node.1));
+            completed(
+                NodeId {
+                    level: node.0,
+                    index: leaf >> node.0,
+                },
+                node.1,
+            );
         }
         self.peaks.push(node);
         self.size = self.size.saturating_add(1);
@@ -508,6 +563,197 @@ impl TreeBuilder {
         }
         acc
     }
+}
+
+/// A node of the Merkle tree: the root of the complete (perfect) subtree of `2^level` leaves
+/// that starts at leaf `index · 2^level`. Level 0 nodes are the leaf hashes.
+///
+/// A store that keeps the hash of every complete node can answer the root of any tree size and
+/// every inclusion and consistency proof from O(log n) node reads: [`nodes_for_root`],
+/// [`nodes_for_inclusion`] and [`nodes_for_consistency`] say which nodes, and [`root_from`],
+/// [`inclusion_proof_from`] and [`consistency_proof_from`] compute the result from them. The
+/// results equal [`root`], [`inclusion_proof`] and [`consistency_proof`] over the full leaf list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    /// Height above the leaves (0 = a leaf).
+    pub level: u32,
+    /// Position among the nodes of this level, from 0.
+    pub index: u64,
+}
+
+impl NodeId {
+    /// The first leaf index it covers.
+    pub fn start(&self) -> u64 {
+        self.index.checked_shl(self.level).unwrap_or(u64::MAX)
+    }
+
+    /// The number of leaves of a tree in which this node is complete: one past its last leaf.
+    pub fn end(&self) -> u64 {
+        self.index
+            .checked_add(1)
+            .and_then(|i| i.checked_shl(self.level))
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// Looks up a stored node hash; the computations below stop at the first error.
+pub type NodeLookup<'a> = dyn FnMut(NodeId) -> Result<[u8; 32], AuditError> + 'a;
+
+/// The largest power of two strictly smaller than `n` (`n >= 2`), RFC 9162's `k`, for u64.
+fn split_point_u64(n: u64) -> u64 {
+    match n {
+        0..=2 => 1,
+        _ => 1u64 << (63 - (n - 1).leading_zeros()),
+    }
+}
+
+/// The complete subtrees that make up `[start, end)`, left to right (largest first for a
+/// valid subtree in the sense of [`is_valid_subtree`]). For `[0, n)` these are the tree's
+/// "peaks" (its compact range).
+pub fn range_nodes(start: u64, end: u64) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let size = end - at;
+        let level = (63 - size.leading_zeros()).min(at.trailing_zeros());
+        out.push(NodeId {
+            level,
+            index: at >> level,
+        });
+        at += 1u64 << level;
+    }
+    out
+}
+
+/// MTH of the leaves `[start, end)` of a valid subtree, from the nodes of [`range_nodes`].
+fn range_hash(start: u64, end: u64, get: &mut NodeLookup<'_>) -> Result<[u8; 32], AuditError> {
+    let nodes = range_nodes(start, end);
+    let mut iter = nodes.iter().rev();
+    let Some(last) = iter.next() else {
+        return Ok(EMPTY_ROOT);
+    };
+    let mut acc = get(*last)?;
+    for node in iter {
+        acc = node_hash(&get(*node)?, &acc);
+    }
+    Ok(acc)
+}
+
+/// MTH of the first `size` leaves, from stored nodes (the peaks of [`range_nodes`]`(0, size)`).
+pub fn root_from(size: u64, get: &mut NodeLookup<'_>) -> Result<[u8; 32], AuditError> {
+    range_hash(0, size, get)
+}
+
+/// [`inclusion_proof`] of leaf `index` in the tree of `size`, from stored nodes.
+pub fn inclusion_proof_from(
+    index: u64,
+    size: u64,
+    get: &mut NodeLookup<'_>,
+) -> Result<Vec<[u8; 32]>, AuditError> {
+    if index >= size {
+        return Err(AuditError::ProofRequest(format!(
+            "leaf index {index} is not below the tree size {size}"
+        )));
+    }
+    let mut proof = Vec::new();
+    path_from(index, 0, size, get, &mut proof)?;
+    Ok(proof)
+}
+
+/// PATH(m, D[start:end]) with `m` relative to `start`.
+fn path_from(
+    m: u64,
+    start: u64,
+    end: u64,
+    get: &mut NodeLookup<'_>,
+    out: &mut Vec<[u8; 32]>,
+) -> Result<(), AuditError> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = split_point_u64(n);
+    if m < k {
+        path_from(m, start, start + k, get, out)?;
+        out.push(range_hash(start + k, end, get)?);
+    } else {
+        path_from(m - k, start + k, end, get, out)?;
+        out.push(range_hash(start, start + k, get)?);
+    }
+    Ok(())
+}
+
+/// [`consistency_proof`] from the tree of `old_size` to the tree of `size`, from stored nodes.
+pub fn consistency_proof_from(
+    old_size: u64,
+    size: u64,
+    get: &mut NodeLookup<'_>,
+) -> Result<Vec<[u8; 32]>, AuditError> {
+    if old_size == 0 || old_size > size {
+        return Err(AuditError::ProofRequest(format!(
+            "old tree size {old_size} must be between 1 and the tree size {size}"
+        )));
+    }
+    let mut proof = Vec::new();
+    subproof_from(old_size, 0, size, true, get, &mut proof)?;
+    Ok(proof)
+}
+
+/// SUBPROOF(m, D[start:end], known) with `m` relative to `start`.
+fn subproof_from(
+    m: u64,
+    start: u64,
+    end: u64,
+    known: bool,
+    get: &mut NodeLookup<'_>,
+    out: &mut Vec<[u8; 32]>,
+) -> Result<(), AuditError> {
+    let n = end - start;
+    if m == n {
+        if !known {
+            out.push(range_hash(start, end, get)?);
+        }
+        return Ok(());
+    }
+    let k = split_point_u64(n);
+    if m <= k {
+        subproof_from(m, start, start + k, known, get, out)?;
+        out.push(range_hash(start + k, end, get)?);
+    } else {
+        subproof_from(m - k, start + k, end, false, get, out)?;
+        out.push(range_hash(start, start + k, get)?);
+    }
+    Ok(())
+}
+
+/// Runs `compute` with a lookup that records every node asked for (answering zeros): the nodes
+/// a computation needs, sorted, without duplicates.
+fn recorded(
+    compute: impl FnOnce(&mut NodeLookup<'_>) -> Result<(), AuditError>,
+) -> Result<Vec<NodeId>, AuditError> {
+    let mut seen = Vec::new();
+    compute(&mut |id| {
+        seen.push(id);
+        Ok([0; 32])
+    })?;
+    seen.sort_unstable();
+    seen.dedup();
+    Ok(seen)
+}
+
+/// The nodes [`root_from`] reads for `size`: at most 64.
+pub fn nodes_for_root(size: u64) -> Vec<NodeId> {
+    range_nodes(0, size)
+}
+
+/// The nodes [`inclusion_proof_from`] reads: O(log n), at most about 2·64.
+pub fn nodes_for_inclusion(index: u64, size: u64) -> Result<Vec<NodeId>, AuditError> {
+    recorded(|get| inclusion_proof_from(index, size, get).map(drop))
+}
+
+/// The nodes [`consistency_proof_from`] reads: O(log n).
+pub fn nodes_for_consistency(old_size: u64, size: u64) -> Result<Vec<NodeId>, AuditError> {
+    recorded(|get| consistency_proof_from(old_size, size, get).map(drop))
 }
 
 #[cfg(test)]
@@ -787,6 +1033,112 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Every complete node of a tree of `n` leaves, as the sequencer stores them.
+    fn all_nodes(all: &[[u8; 32]]) -> std::collections::HashMap<NodeId, [u8; 32]> {
+        let mut nodes = std::collections::HashMap::new();
+        let mut builder = TreeBuilder::new();
+        for h in all {
+            builder.push_leaf_hash_with(*h, |id, hash| {
+                assert!(nodes.insert(id, hash).is_none(), "{id:?} twice");
+            });
+        }
+        nodes
+    }
+
+    #[test]
+    fn stored_nodes_are_the_complete_subtrees() {
+        let all = leaves(MAX);
+        let nodes = all_nodes(&all);
+        // 2n - popcount(n) complete nodes in a tree of n leaves.
+        assert_eq!(nodes.len() as u64, 2 * MAX - u64::from(MAX.count_ones()));
+        for (id, hash) in &nodes {
+            let leaves = &all[id.start() as usize..id.end() as usize];
+            assert_eq!(leaves.len(), 1 << id.level, "{id:?}");
+            assert_eq!(*hash, root(leaves), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn proofs_from_nodes_equal_proofs_from_all_leaves() {
+        // The nodes below size n are exactly those stored when the log had n entries.
+        let all = leaves(MAX);
+        let nodes = all_nodes(&all);
+        for n in 0..=MAX {
+            let tree = &all[..n as usize];
+            let mut reads = 0usize;
+            let mut get = |id: NodeId| {
+                reads += 1;
+                assert!(id.end() <= n, "size {n} read incomplete node {id:?}");
+                nodes
+                    .get(&id)
+                    .copied()
+                    .ok_or(AuditError::ProofRequest(format!("{id:?}")))
+            };
+            assert_eq!(root_from(n, &mut get).unwrap(), root(tree), "root {n}");
+            for i in 0..n {
+                assert_eq!(
+                    inclusion_proof_from(i, n, &mut get).unwrap(),
+                    inclusion_proof(tree, i).unwrap(),
+                    "inclusion ({i}, {n})"
+                );
+                let ids = nodes_for_inclusion(i, n).unwrap();
+                assert!(ids.len() <= 2 * 7, "({i}, {n}) reads {} nodes", ids.len());
+            }
+            for m in 1..=n {
+                assert_eq!(
+                    consistency_proof_from(m, n, &mut get).unwrap(),
+                    consistency_proof(tree, m).unwrap(),
+                    "consistency ({m}, {n})"
+                );
+            }
+            assert!(inclusion_proof_from(n, n, &mut get).is_err());
+            assert!(consistency_proof_from(0, n, &mut get).is_err());
+            assert!(consistency_proof_from(n + 1, n, &mut get).is_err());
+        }
+    }
+
+    #[test]
+    fn proofs_from_nodes_at_large_sizes_read_few_nodes() {
+        // Sizes far beyond any list we could build: only the node coordinates are computed.
+        let cases: [(u64, u64, u64); 6] = [
+            (0, 1, 1),
+            (9_999_999, 10_000_000, 5_000_001),
+            (123_456, 10_000_000, 9_999_999),
+            (0, 1 << 40, 1 << 39),
+            ((1 << 62) + 5, u64::MAX, (1 << 63) + 1),
+            (u64::MAX - 1, u64::MAX, 1),
+        ];
+        for (index, size, old) in cases {
+            let inc = nodes_for_inclusion(index, size).unwrap();
+            let con = nodes_for_consistency(old, size).unwrap();
+            let peaks = nodes_for_root(size);
+            for ids in [&inc, &con, &peaks] {
+                assert!(ids.len() <= 130, "({index}, {size}, {old}): {}", ids.len());
+                assert!(ids.iter().all(|id| id.end() <= size));
+            }
+        }
+    }
+
+    #[test]
+    fn builder_resumes_from_its_peaks() {
+        let all = leaves(MAX);
+        let nodes = all_nodes(&all);
+        for n in 0..=MAX {
+            let peaks: Vec<[u8; 32]> = nodes_for_root(n).iter().map(|id| nodes[id]).collect();
+            let mut resumed = TreeBuilder::from_peaks(n, &peaks).unwrap();
+            let mut fresh = TreeBuilder::new();
+            for h in &all[..n as usize] {
+                fresh.push_leaf_hash(*h);
+            }
+            assert_eq!(resumed, fresh, "size {n}");
+            for h in &all[n as usize..] {
+                resumed.push_leaf_hash_with(*h, |id, hash| assert_eq!(nodes[&id], hash));
+            }
+            assert_eq!(resumed.root(), root(&all));
+            assert!(TreeBuilder::from_peaks(n, &[[0; 32]; 7]).is_err());
         }
     }
 

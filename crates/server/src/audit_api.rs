@@ -1,11 +1,12 @@
 //! Audit log endpoints: entries, signed tree heads (the latest, or by size), the public keys that
-//! sign them, inclusion and consistency proofs (RFC 9162). Proofs, tree heads and keys hold only
+//! sign them, inclusion and consistency proofs (RFC 9162, from the O(log n) Merkle nodes the store
+//! keeps). Proofs, tree heads and keys hold only
 //! hashes and public keys and are public, so that anyone can check the log; entries need a token.
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tillit_audit::{format_time, merkle, AuditEntry};
+use tillit_audit::{format_time, AuditEntry};
 use tillit_store::{AuditRepo, KeyRepo, Scope, TreeHeadRecord};
 use utoipa::{IntoParams, ToSchema};
 
@@ -135,8 +136,8 @@ pub struct ConsistencyProof {
     pub proof: Vec<String>,
 }
 
-/// Leaf hashes of the first `size` entries; 422 when the log is shorter.
-async fn leaf_hashes(state: &AppState, size: u64, field: &str) -> Result<Vec<[u8; 32]>, ApiError> {
+/// 422 when the log is shorter than `size`.
+async fn check_size(state: &AppState, size: u64, field: &str) -> Result<(), ApiError> {
     let count = state.store.audit_count().await.map_err(store_error)?;
     if size > count {
         return Err(ApiError::field(
@@ -144,12 +145,7 @@ async fn leaf_hashes(state: &AppState, size: u64, field: &str) -> Result<Vec<[u8
             format!("{size} is beyond the log size {count}"),
         ));
     }
-    let hashes = state
-        .store
-        .audit_entry_hashes(size)
-        .await
-        .map_err(store_error)?;
-    Ok(hashes.iter().map(|h| merkle::leaf_hash(h)).collect())
+    Ok(())
 }
 
 fn hexes(nodes: &[[u8; 32]]) -> Vec<String> {
@@ -285,21 +281,20 @@ pub async fn inclusion_proof(
     if params.seq == 0 || params.seq > params.tree_size {
         return Err(ApiError::field("seq", "must be between 1 and tree_size"));
     }
-    let leaves = leaf_hashes(&state, params.tree_size, "tree_size").await?;
+    check_size(&state, params.tree_size, "tree_size").await?;
     let index = params.seq - 1;
-    let path = merkle::inclusion_proof(&leaves, index)
-        .map_err(|e| ApiError::field("seq", e.to_string()))?;
-    let leaf = usize::try_from(index)
-        .ok()
-        .and_then(|i| leaves.get(i))
-        .ok_or_else(|| ApiError::field("seq", "outside the tree"))?;
+    let proof = state
+        .store
+        .audit_inclusion_proof(index, params.tree_size)
+        .await
+        .map_err(store_error)?;
     Ok(Json(InclusionProof {
         seq: params.seq,
         leaf_index: index,
         tree_size: params.tree_size,
-        leaf_hash: hex::encode(leaf),
-        root_hash: hex::encode(merkle::root(&leaves)),
-        audit_path: hexes(&path),
+        leaf_hash: hex::encode(proof.leaf_hash),
+        root_hash: hex::encode(proof.root_hash),
+        audit_path: hexes(&proof.path),
     }))
 }
 
@@ -318,18 +313,17 @@ pub async fn consistency_proof(
     if params.first == 0 || params.first > params.second {
         return Err(ApiError::field("first", "must be between 1 and second"));
     }
-    let leaves = leaf_hashes(&state, params.second, "second").await?;
-    let proof = merkle::consistency_proof(&leaves, params.first)
-        .map_err(|e| ApiError::field("first", e.to_string()))?;
-    let first_leaves = usize::try_from(params.first)
-        .ok()
-        .and_then(|n| leaves.get(..n))
-        .ok_or_else(|| ApiError::field("first", "outside the tree"))?;
+    check_size(&state, params.second, "second").await?;
+    let proof = state
+        .store
+        .audit_consistency_proof(params.first, params.second)
+        .await
+        .map_err(store_error)?;
     Ok(Json(ConsistencyProof {
         first: params.first,
         second: params.second,
-        first_root_hash: hex::encode(merkle::root(first_leaves)),
-        second_root_hash: hex::encode(merkle::root(&leaves)),
-        proof: hexes(&proof),
+        first_root_hash: hex::encode(proof.old_root),
+        second_root_hash: hex::encode(proof.root_hash),
+        proof: hexes(&proof.proof),
     }))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::Utc;
 use tillit_audit::export::verify_export_bytes;
-use tillit_audit::{verify_chain, AuditEntry, TreeHead};
+use tillit_audit::{AuditEntry, ChainVerifier, TreeHead, Violation};
 use tillit_crypto::{Jwk, VerifyingKey};
 use tillit_store::{AuditRepo, KeyRepo, Scope, Store, StoreError};
 
@@ -34,7 +34,7 @@ pub enum BackupOutcome {
 }
 
 /// Entries read per query when streaming the log.
-const PAGE: u32 = 500;
+const PAGE: u32 = 5000;
 
 /// Creates a super-admin API token and returns its secret.
 pub async fn bootstrap_admin(config: Config) -> Result<String, ServerError> {
@@ -85,10 +85,14 @@ pub async fn backup(config: Config, out: &Path) -> Result<BackupOutcome, ServerE
     }
 }
 
-/// Every entry of the log, in seq order.
-async fn all_entries(store: &Store) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut entries = Vec::new();
+/// Feeds every entry of the log, in seq order, to `each`, reading it in pages: memory stays
+/// bounded however long the log. Stops at the first error of `each`.
+async fn for_each_entry<E: From<StoreError>>(
+    store: &Store,
+    mut each: impl FnMut(AuditEntry) -> Result<(), E>,
+) -> Result<u64, E> {
     let mut from = 1u64;
+    let mut count = 0u64;
     loop {
         let page = store.audit_entries(from, PAGE).await?;
         let Some(last) = page.last() else {
@@ -96,12 +100,15 @@ async fn all_entries(store: &Store) -> Result<Vec<AuditEntry>, StoreError> {
         };
         from = last.seq.saturating_add(1);
         let full = page.len() == PAGE as usize;
-        entries.extend(page);
+        for entry in page {
+            each(entry)?;
+            count += 1;
+        }
         if !full {
             break;
         }
     }
-    Ok(entries)
+    Ok(count)
 }
 
 /// The public halves of every installation audit key (active and retired).
@@ -156,8 +163,6 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
         .into_iter()
         .map(from_record)
         .collect();
-    let entries = all_entries(&state.store).await?;
-    let count = entries.len();
     let mut writer = tillit_audit::export::ExportWriter::new(&heads);
     let tmp = out.with_extension("partial");
     let io = |e: std::io::Error| ServerError::Io {
@@ -167,10 +172,11 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut file = std::io::BufWriter::new(file);
     let audit = |e: tillit_audit::AuditError| ServerError::Audit(e.to_string());
-    for entry in &entries {
-        file.write_all(writer.push(entry).map_err(audit)?.as_bytes())
-            .map_err(io)?;
-    }
+    let count = for_each_entry(&state.store, |entry| {
+        file.write_all(writer.push(&entry).map_err(audit)?.as_bytes())
+            .map_err(io)
+    })
+    .await?;
     file.write_all(writer.finish(Utc::now(), &key).map_err(audit)?.as_bytes())
         .map_err(io)?;
     let file = file.into_inner().map_err(|e| io(e.into_error()))?;
@@ -187,34 +193,69 @@ async fn export_with(state: &crate::AppState, out: &Path) -> Result<String, Serv
 }
 
 /// Verifies the live log: hash chain, every entry hash, every stored tree head (root and
-/// signature with the installation audit keys).
+/// signature with the installation audit keys), and that the stored Merkle nodes (from which
+/// heads and proofs are served) give the root the entries give. Reads the log in pages.
 pub async fn verify_live(config: Config) -> Result<AuditVerdict, ServerError> {
     let store = open_store(&config).await?;
-    let result = async {
-        let entries = all_entries(&store).await?;
-        let heads: Vec<TreeHead> = store
-            .tree_heads()
-            .await?
-            .into_iter()
-            .map(from_record)
-            .collect();
-        let keys = audit_public_keys(&store).await?;
-        Ok::<_, ServerError>(match verify_chain(entries, &heads, &keys) {
-            Ok(s) => AuditVerdict::Intact(format!(
-                "{} entries, {} signed tree heads, root {}",
-                s.entries,
-                s.tree_heads,
-                hex::encode(s.root_hash)
-            )),
-            Err(v) => AuditVerdict::Broken(match v.seq {
-                Some(seq) => format!("first bad entry: seq {seq}: {}", v.reason),
-                None => format!("first bad entry at position {}: {}", v.line, v.reason),
-            }),
-        })
-    }
-    .await;
+    let result = verify_store(&store).await;
     store.close().await;
     result
+}
+
+/// [`verify_live`] on an open store.
+pub async fn verify_store(store: &Store) -> Result<AuditVerdict, ServerError> {
+    let heads: Vec<TreeHead> = store
+        .tree_heads()
+        .await?
+        .into_iter()
+        .map(from_record)
+        .collect();
+    let keys = audit_public_keys(store).await?;
+    let broken = |v: Violation| {
+        AuditVerdict::Broken(match v.seq {
+            Some(seq) => format!("first bad entry: seq {seq}: {}", v.reason),
+            None => format!("first bad entry at position {}: {}", v.line, v.reason),
+        })
+    };
+    let mut verifier = match ChainVerifier::new(&heads, &keys) {
+        Ok(v) => v,
+        Err(v) => return Ok(broken(v)),
+    };
+    /// Why the stream stopped.
+    enum Stop {
+        Bad(Violation),
+        Store(StoreError),
+    }
+    impl From<StoreError> for Stop {
+        fn from(e: StoreError) -> Self {
+            Stop::Store(e)
+        }
+    }
+    match for_each_entry(store, |e| verifier.push(&e).map_err(Stop::Bad)).await {
+        Ok(_) => {}
+        Err(Stop::Bad(v)) => return Ok(broken(v)),
+        Err(Stop::Store(e)) => return Err(e.into()),
+    }
+    let s = match verifier.finish() {
+        Ok(s) => s,
+        Err(v) => return Ok(broken(v)),
+    };
+    let stored = store.audit_root(s.entries).await?;
+    if stored != s.root_hash {
+        return Ok(AuditVerdict::Broken(format!(
+            "the stored Merkle tree nodes give root {} for {} entries, but the entries give {}: \
+             the node table was altered (proofs served from it would not verify)",
+            hex::encode(stored),
+            s.entries,
+            hex::encode(s.root_hash)
+        )));
+    }
+    Ok(AuditVerdict::Intact(format!(
+        "{} entries, {} signed tree heads, root {}",
+        s.entries,
+        s.tree_heads,
+        hex::encode(s.root_hash)
+    )))
 }
 
 /// Verifies an export file. Signatures are checked against `keys` (public JWKs) when given,

@@ -214,7 +214,7 @@ impl RunningServer {
             .await
             .is_err()
         {
-            tracing::warn!("the tree-head job did not stop in time; abandoning it");
+            tracing::warn!("the audit jobs did not stop in time; abandoning them");
             self.jobs.abort();
         }
         if tokio::time::timeout(STOP_STEP_BOUND, self.state.store.close())
@@ -232,7 +232,7 @@ impl RunningServer {
 }
 
 /// Starts the server: everything in [`prepare`], the bootstrap token on an empty database, the
-/// tree-head job and the listener.
+/// audit sequencer and tree-head jobs, and the listener.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     start_with(config, axum::Router::new()).await
 }
@@ -255,8 +255,16 @@ pub async fn start_with(
     let state = prepare(config).await?;
     let bootstrap_token = bootstrap_if_empty(&state.store).await?;
     let (shutdown, mut rx_http) = watch::channel(false);
-    let rx_jobs = shutdown.subscribe();
-    let jobs = tokio::spawn(crate::tree_heads::run(state.clone(), rx_jobs));
+    let (rx_heads, rx_sequencer) = (shutdown.subscribe(), shutdown.subscribe());
+    let jobs = {
+        let (heads, sequencer) = (state.clone(), state.clone());
+        tokio::spawn(async move {
+            tokio::join!(
+                crate::tree_heads::sequence(sequencer, rx_sequencer),
+                crate::tree_heads::run(heads, rx_heads),
+            );
+        })
+    };
     let workers = crate::jobs::start_pool(
         state.store.clone(),
         job_handlers(&state),

@@ -1,11 +1,13 @@
-//! The tree-head job: signs an RFC 9162 Merkle tree head over the audit log every
-//! `tree_head_entries` new entries, or every `tree_head_seconds` when there are new entries, with
-//! the installation audit key, and stores it.
+//! The audit jobs. The sequencer gives committed audit entries their place in the log as soon as
+//! the store signals them (PostgreSQL; on SQLite writes sequence themselves). The tree-head job
+//! signs an RFC 9162 Merkle tree head over the audit log every `tree_head_entries` new entries,
+//! or every `tree_head_seconds` when there are new entries, with the installation audit key, and
+//! stores it; its root comes from the store's O(log n) Merkle nodes.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tillit_audit::{merkle, TreeHead};
+use tillit_audit::TreeHead;
 use tillit_crypto::SigningKey;
 use tillit_store::{AuditRepo, Scope, Store, StoreError, TreeHeadRecord};
 use tokio::sync::watch;
@@ -32,13 +34,8 @@ pub async fn sign_tree_head(
     tree_size: u64,
     now: DateTime<Utc>,
 ) -> Result<TreeHeadRecord, TreeHeadError> {
-    let leaves: Vec<[u8; 32]> = store
-        .audit_entry_hashes(tree_size)
-        .await?
-        .iter()
-        .map(|h| merkle::leaf_hash(h))
-        .collect();
-    let head = TreeHead::sign(tree_size, merkle::root(&leaves), now, key)
+    let root = store.audit_root(tree_size).await?;
+    let head = TreeHead::sign(tree_size, root, now, key)
         .map_err(|e| TreeHeadError::Sign(e.to_string()))?;
     let record = to_record(head);
     match store.insert_tree_head(record.clone()).await {
@@ -115,5 +112,33 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
     if let Err(e) = sign_pending(&state, 1).await {
         tracing::warn!(error = %e, "could not sign the final audit tree head");
+    }
+}
+
+/// How often the sequencer looks for pending entries that no signal announced (written by
+/// another process on the same database).
+const SEQUENCER_POLL: Duration = Duration::from_millis(500);
+
+/// The sequencer job: runs [`Store::sequence_audit`] whenever a write of this process left
+/// entries pending (within milliseconds of the commit) and every [`SEQUENCER_POLL`]; wakes the
+/// tree-head job when it sequenced something. On shutdown it sequences what is pending.
+pub async fn sequence(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let pending = state.store.audit_pending_signal();
+    let mut ticker = tokio::time::interval(SEQUENCER_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = pending.notified() => {},
+            _ = ticker.tick() => {},
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        match state.store.sequence_audit().await {
+            Ok(0) => {}
+            Ok(_) => state.audit_written.notify_one(),
+            Err(e) => tracing::warn!(error = %e, "could not sequence audit entries; will retry"),
+        }
+    }
+    if let Err(e) = state.store.sequence_audit().await {
+        tracing::warn!(error = %e, "could not sequence the last audit entries");
     }
 }

@@ -1,12 +1,34 @@
 //! The audit log (revisionslogg) and its signed tree heads: the `audit_entries` and
-//! `audit_tree_heads` tables, whose columns are text exactly as `tillit_audit` hashes it.
+//! `audit_tree_heads` tables, whose columns are text exactly as `tillit_audit` hashes it; the
+//! entries not yet sequenced (`audit_pending`); the Merkle tree's complete subtrees
+//! (`audit_tree_nodes`); and the sequencer that moves the first into the log and grows the tree.
+//!
+//! # How an entry gets its place
+//! 1. An audited write inserts its event into `audit_pending` inside its own transaction
+//!    ([`append_in`]): it commits with the change or not at all, and takes no lock that other
+//!    writers wait for.
+//! 2. The sequencer ([`sequence_in`], run by [`Store::sequence_audit`]) takes the sequencer lock
+//!    ([`Tx::lock_audit_sequencer`]: one sequencer at a time across processes), reads a batch of
+//!    pending rows oldest id first, makes each the next entry with `AuditEntry::next` (seq,
+//!    prev_hash, hash exactly as before), inserts them into `audit_entries`, deletes exactly
+//!    those pending rows, and stores every Merkle node the new leaves complete — all in one
+//!    transaction. A pending row is therefore sequenced exactly once.
+//! 3. On SQLite every write transaction already excludes all other writers (`BEGIN IMMEDIATE`),
+//!    so [`append_in`] runs the sequencer inside it: the entry is in the log when the write
+//!    commits, and no second fsync is paid. On PostgreSQL the server's background task runs it
+//!    as soon as [`Store::audit_pending_signal`] fires, and every read of the log runs it first,
+//!    so readers see every entry committed before their read.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tillit_audit::{AuditEntry, AuditEvent, GENESIS_HASH};
+use tillit_audit::merkle::{self, NodeId, TreeBuilder};
+use tillit_audit::{AuditEntry, AuditError, AuditEvent, GENESIS_HASH};
+use tokio::sync::Notify;
 
-use crate::db::{query, Row, Tx};
+use crate::db::{query, Db, On, Row, Tx};
 use crate::{Store, StoreError};
 
 /// A signed Merkle tree head (RFC 9162) over the audit log's first `tree_size` entries.
@@ -24,7 +46,31 @@ pub struct TreeHeadRecord {
     pub signature: Vec<u8>,
 }
 
-/// The audit log (revisionslogg) and its signed tree heads.
+/// An inclusion proof with the hashes it is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProofRecord {
+    /// The entry's leaf hash, SHA-256(0x00 || hash).
+    pub leaf_hash: [u8; 32],
+    /// The root of the tree of that size.
+    pub root_hash: [u8; 32],
+    /// The audit path, leaf to root.
+    pub path: Vec<[u8; 32]>,
+}
+
+/// A consistency proof with the two roots it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProofRecord {
+    /// The root of the older tree.
+    pub old_root: [u8; 32],
+    /// The root of the newer tree.
+    pub root_hash: [u8; 32],
+    /// The proof nodes.
+    pub proof: Vec<[u8; 32]>,
+}
+
+/// The audit log (revisionslogg) and its signed tree heads. Every read of the log first
+/// sequences what is pending ([`Store::sequence_audit`]), so it sees every entry committed
+/// before it began.
 pub trait AuditRepo {
     /// Appends an entry for an event that changes nothing else in the store.
     fn append_audit(
@@ -52,6 +98,29 @@ pub trait AuditRepo {
         &self,
         upto: u64,
     ) -> impl Future<Output = Result<Vec<[u8; 32]>, StoreError>> + Send;
+
+    /// The Merkle root of the first `tree_size` entries, from O(log n) stored nodes.
+    /// [`StoreError::Audit`] when the log is shorter.
+    fn audit_root(
+        &self,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
+
+    /// The RFC 9162 inclusion proof of the entry at leaf `index` (seq - 1) in the tree of
+    /// `tree_size`, from O(log n) stored nodes.
+    fn audit_inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<InclusionProofRecord, StoreError>> + Send;
+
+    /// The RFC 9162 consistency proof from the tree of `old_size` to the tree of `tree_size`,
+    /// from O(log n) stored nodes.
+    fn audit_consistency_proof(
+        &self,
+        old_size: u64,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<ConsistencyProofRecord, StoreError>> + Send;
 
     /// Stores a signed tree head. [`StoreError::Conflict`] when one of that size exists.
     fn insert_tree_head(
@@ -105,42 +174,478 @@ fn head_from_row(row: &Row) -> Result<TreeHeadRecord, StoreError> {
     })
 }
 
-/// Appends `event` as the next audit entry inside the caller's write transaction (which holds
-/// the audit-append lock, see [`crate::db::Db::write`]).
+const PENDING: &str = "audit_pending";
+const PENDING_COLS: &str = "time, actor, org_id, action, object_id, details";
+const NODES: &str = "audit_tree_nodes";
+const SEQUENCER: &str = "audit_sequencer";
+
+/// Pending entries one sequencer transaction integrates at most.
+const SEQUENCE_BATCH: usize = 1000;
+/// Rows per multi-row INSERT or per IN list (at most 9 values a row: well below either
+/// engine's limit on placeholders).
+const CHUNK: usize = 100;
+/// Entries whose tree nodes one transaction builds when a log written before the node table
+/// is brought up to date (`Store::connect`).
+const BUILD_BATCH: u64 = 100_000;
+
+/// Commits `event` with the caller's write transaction: it goes to `audit_pending` and gets its
+/// place in the log from the sequencer — within this transaction where the transaction excludes
+/// all other writers anyway (SQLite), else after the commit. Checks the event first, so that a
+/// change whose entry could not be sequenced is refused instead.
 pub(crate) async fn append_in(
     tx: &mut Tx,
     event: AuditEvent,
     at: DateTime<Utc>,
-) -> Result<AuditEntry, StoreError> {
+) -> Result<(), StoreError> {
+    insert_pending(tx, event, at).await?;
+    if tx.excludes_other_writers() {
+        sequence_all_in(tx).await?;
+    } else {
+        tx.left_audit_pending();
+    }
+    Ok(())
+}
+
+/// Inserts the checked event into `audit_pending`; its pending id.
+async fn insert_pending(
+    tx: &mut Tx,
+    event: AuditEvent,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    event.check(&at)?;
+    query(
+        PENDING,
+        format!("INSERT INTO audit_pending ({PENDING_COLS}) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"),
+    )
+    .text(tillit_audit::format_time(&at))
+    .text(&event.actor)
+    .opt_text(event.org_id.as_deref())
+    .text(&event.action)
+    .opt_text(event.object_id.as_deref())
+    .text(tillit_audit::canonical_json(&event.details))
+    .fetch_one(tx.on())
+    .await?
+    .int("id")
+}
+
+/// Where the tree's reads run: the read pool, or a transaction.
+enum Src<'a> {
+    Read(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl Src<'_> {
+    fn on(&mut self) -> On<'_> {
+        match self {
+            Src::Read(db) => db.read(),
+            Src::Tx(tx) => tx.on(),
+        }
+    }
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The hashes of `ids`: leaves from `audit_entries`, the rest from `audit_tree_nodes`.
+/// [`StoreError::Corrupt`] when one is missing.
+async fn fetch_nodes(
+    src: &mut Src<'_>,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, [u8; 32]>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|id| id.level == 0);
+    for chunk in leaves.chunks(CHUNK) {
+        let mut q = query(
+            ENTRIES,
+            format!(
+                "SELECT seq, hash FROM audit_entries WHERE seq IN ({})",
+                placeholders(1, chunk.len())
+            ),
+        );
+        for id in chunk {
+            q = q.count(id.index.saturating_add(1))?;
+        }
+        for row in q.fetch_all(src.on()).await? {
+            let seq = row.count("seq")?;
+            let index = seq
+                .checked_sub(1)
+                .ok_or_else(|| StoreError::corrupt(ENTRIES, "seq 0"))?;
+            out.insert(
+                NodeId { level: 0, index },
+                merkle::leaf_hash(&row.hex_hash("hash")?),
+            );
+        }
+    }
+    for chunk in inner.chunks(CHUNK) {
+        let cond = (0..chunk.len())
+            .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut q = query(
+            NODES,
+            format!("SELECT level, idx, hash FROM audit_tree_nodes WHERE {cond}"),
+        );
+        for id in chunk {
+            q = q.int32(level_i32(id.level)?).count(id.index)?;
+        }
+        for row in q.fetch_all(src.on()).await? {
+            let level = u32::try_from(row.int32("level")?)
+                .map_err(|_| StoreError::corrupt(NODES, "negative level"))?;
+            out.insert(
+                NodeId {
+                    level,
+                    index: row.count("idx")?,
+                },
+                row.hash32("hash")?,
+            );
+        }
+    }
+    if let Some(missing) = ids.iter().find(|id| !out.contains_key(id)) {
+        return Err(StoreError::corrupt(
+            NODES,
+            format!(
+                "the Merkle node at level {}, index {} is missing",
+                missing.level, missing.index
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn level_i32(level: u32) -> Result<i32, StoreError> {
+    i32::try_from(level).map_err(|_| StoreError::corrupt(NODES, format!("level {level}")))
+}
+
+/// A lookup over fetched nodes for the pure computations of `tillit_audit::merkle`.
+fn lookup(
+    nodes: &HashMap<NodeId, [u8; 32]>,
+) -> impl FnMut(NodeId) -> Result<[u8; 32], AuditError> + '_ {
+    |id| {
+        nodes.get(&id).copied().ok_or_else(|| {
+            AuditError::ProofRequest(format!("node ({}, {}) was not read", id.level, id.index))
+        })
+    }
+}
+
+/// Number of entries the stored nodes cover.
+async fn tree_size(src: &mut Src<'_>) -> Result<u64, StoreError> {
+    query(
+        SEQUENCER,
+        "SELECT tree_size FROM audit_sequencer WHERE id = 1",
+    )
+    .fetch_one(src.on())
+    .await?
+    .count("tree_size")
+}
+
+/// (seq, hash) of the last entry; (0, genesis) for an empty log.
+async fn last_entry(src: &mut Src<'_>) -> Result<(u64, [u8; 32]), StoreError> {
     let last = query(
         ENTRIES,
         "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
     )
-    .fetch_optional(tx.on())
+    .fetch_optional(src.on())
     .await?;
-    let (prev_seq, prev_hash) = match last {
+    Ok(match last {
         None => (0, GENESIS_HASH),
         Some(row) => (row.count("seq")?, row.hex_hash("hash")?),
-    };
-    let entry = AuditEntry::next(prev_seq, prev_hash, event, at)?;
+    })
+}
+
+/// The tree of the first `size` entries, resumed from its O(log n) peaks.
+async fn load_builder(src: &mut Src<'_>, size: u64) -> Result<TreeBuilder, StoreError> {
+    let ids = merkle::nodes_for_root(size);
+    let nodes = fetch_nodes(src, &ids).await?;
+    let peaks: Vec<[u8; 32]> = ids.iter().filter_map(|id| nodes.get(id).copied()).collect();
+    Ok(TreeBuilder::from_peaks(size, &peaks)?)
+}
+
+/// Inserts Merkle nodes (level ≥ 1).
+async fn insert_nodes(tx: &mut Tx, nodes: &[(NodeId, [u8; 32])]) -> Result<(), StoreError> {
+    for chunk in nodes.chunks(CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = query(
+            NODES,
+            format!("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES {values}"),
+        );
+        for (id, hash) in chunk {
+            q = q
+                .int32(level_i32(id.level)?)
+                .count(id.index)?
+                .bytes(hash.to_vec());
+        }
+        q.execute(tx.on()).await?;
+    }
+    Ok(())
+}
+
+async fn set_tree_size(tx: &mut Tx, size: u64) -> Result<(), StoreError> {
     query(
-        ENTRIES,
-        format!(
-            "INSERT INTO audit_entries ({ENTRY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ),
+        SEQUENCER,
+        "UPDATE audit_sequencer SET tree_size = $1 WHERE id = 1",
     )
-    .count(entry.seq)?
-    .text(tillit_audit::format_time(&entry.time))
-    .text(&entry.actor)
-    .opt_text(entry.org_id.as_deref())
-    .text(&entry.action)
-    .opt_text(entry.object_id.as_deref())
-    .text(tillit_audit::canonical_json(&entry.details))
-    .text(hex::encode(entry.prev_hash))
-    .text(hex::encode(entry.hash))
+    .count(size)?
     .execute(tx.on())
     .await?;
-    Ok(entry)
+    Ok(())
+}
+
+/// Builds the nodes of entries `tree_size+1 ..= upto` from their stored hashes (a log written
+/// before the node table, or one whose nodes lag): at most `limit` entries. The caller holds
+/// the sequencer lock. Returns the new tree size.
+async fn build_nodes_in(tx: &mut Tx, upto: u64, limit: u64) -> Result<u64, StoreError> {
+    let from = tree_size(&mut Src::Tx(tx)).await?;
+    let upto = upto.min(from.saturating_add(limit));
+    if from >= upto {
+        return Ok(from);
+    }
+    let mut builder = load_builder(&mut Src::Tx(tx), from).await?;
+    let mut nodes = Vec::new();
+    while builder.size() < upto {
+        let page = query(
+            ENTRIES,
+            "SELECT seq, hash FROM audit_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT 10000",
+        )
+        .count(builder.size())?
+        .count(upto)?
+        .fetch_all(tx.on())
+        .await?;
+        if page.is_empty() {
+            return Err(StoreError::corrupt(
+                ENTRIES,
+                format!("entries after seq {} are missing", builder.size()),
+            ));
+        }
+        for row in &page {
+            let seq = row.count("seq")?;
+            if seq != builder.size().saturating_add(1) {
+                return Err(StoreError::corrupt(
+                    ENTRIES,
+                    format!(
+                        "seq {seq} follows seq {}: the log has a gap",
+                        builder.size()
+                    ),
+                ));
+            }
+            builder.push_leaf_hash_with(merkle::leaf_hash(&row.hex_hash("hash")?), |id, h| {
+                if id.level > 0 {
+                    nodes.push((id, h));
+                }
+            });
+        }
+        insert_nodes(tx, &nodes).await?;
+        nodes.clear();
+    }
+    set_tree_size(tx, upto).await?;
+    Ok(upto)
+}
+
+/// One pending row, decoded.
+fn pending_from_row(row: &Row) -> Result<(i64, AuditEvent, DateTime<Utc>), StoreError> {
+    Ok((
+        row.int("id")?,
+        AuditEvent {
+            actor: row.text("actor")?,
+            org_id: row.opt_text("org_id")?,
+            action: row.text("action")?,
+            object_id: row.opt_text("object_id")?,
+            details: row.json("details")?,
+        },
+        row.text_time("time")?,
+    ))
+}
+
+/// The sequencer's step, inside a transaction that holds the sequencer lock: integrates up to
+/// [`SEQUENCE_BATCH`] pending entries, oldest id first, into the log and the tree. Returns each
+/// integrated entry with its pending id, in seq order.
+pub(crate) async fn sequence_in(tx: &mut Tx) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+    let (mut seq, mut prev) = last_entry(&mut Src::Tx(tx)).await?;
+    // Normally a no-op: the nodes cover every entry.
+    while build_nodes_in(tx, seq, BUILD_BATCH).await? < seq {}
+    let rows = query(
+        PENDING,
+        format!("SELECT id, {PENDING_COLS} FROM audit_pending ORDER BY id LIMIT $1"),
+    )
+    .count(SEQUENCE_BATCH as u64)?
+    .fetch_all(tx.on())
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut builder = load_builder(&mut Src::Tx(tx), seq).await?;
+    let mut done = Vec::with_capacity(rows.len());
+    let mut nodes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (id, event, time) = pending_from_row(row)?;
+        let entry = AuditEntry::next(seq, prev, event, time)
+            .map_err(|e| StoreError::corrupt(PENDING, format!("pending entry {id}: {e}")))?;
+        (seq, prev) = (entry.seq, entry.hash);
+        builder.push_leaf_hash_with(entry.leaf_hash(), |id, h| {
+            if id.level > 0 {
+                nodes.push((id, h));
+            }
+        });
+        done.push((id, entry));
+    }
+    for chunk in done.chunks(CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(9 * i + 1, 9)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = query(
+            ENTRIES,
+            format!("INSERT INTO audit_entries ({ENTRY_COLS}) VALUES {values}"),
+        );
+        for (_, e) in chunk {
+            q = q
+                .count(e.seq)?
+                .text(tillit_audit::format_time(&e.time))
+                .text(&e.actor)
+                .opt_text(e.org_id.as_deref())
+                .text(&e.action)
+                .opt_text(e.object_id.as_deref())
+                .text(tillit_audit::canonical_json(&e.details))
+                .text(hex::encode(e.prev_hash))
+                .text(hex::encode(e.hash));
+        }
+        q.execute(tx.on()).await?;
+        // Exactly the rows read: an id in between that committed meanwhile stays pending.
+        let mut del = query(
+            PENDING,
+            format!(
+                "DELETE FROM audit_pending WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            ),
+        );
+        for (id, _) in chunk {
+            del = del.int(*id);
+        }
+        let deleted = del.execute(tx.on()).await?;
+        if deleted != chunk.len() as u64 {
+            return Err(StoreError::corrupt(
+                PENDING,
+                format!("{deleted} of {} sequenced rows were deleted: is a second sequencer running without the lock?", chunk.len()),
+            ));
+        }
+    }
+    insert_nodes(tx, &nodes).await?;
+    set_tree_size(tx, builder.size()).await?;
+    Ok(done)
+}
+
+/// Sequences until nothing is pending, inside a transaction that holds the sequencer lock.
+async fn sequence_all_in(tx: &mut Tx) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+    let mut all = Vec::new();
+    loop {
+        let done = sequence_in(tx).await?;
+        let more = done.len() == SEQUENCE_BATCH;
+        all.extend(done);
+        if !more {
+            return Ok(all);
+        }
+    }
+}
+
+/// Whether any entry is pending (a cheap read).
+async fn any_pending(db: &Db) -> Result<bool, StoreError> {
+    Ok(query(
+        PENDING,
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM audit_pending LIMIT 1) AS p",
+    )
+    .fetch_one(db.read())
+    .await?
+    .count("n")?
+        > 0)
+}
+
+impl Store {
+    /// Runs the sequencer until every entry committed before the call has its place in the log
+    /// and the tree: batches of at most 1000, each in its own short transaction that holds the
+    /// sequencer lock (one sequencer at a time, also across processes on one PostgreSQL).
+    /// Returns how many entries it sequenced (entries that another process sequenced meanwhile
+    /// are not counted). Cheap when nothing is pending: one read.
+    pub async fn sequence_audit(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        while any_pending(&self.db).await? {
+            let n = self
+                .db
+                .write(|tx| {
+                    Box::pin(async move {
+                        tx.lock_audit_sequencer().await?;
+                        Ok(sequence_in(tx).await?.len())
+                    })
+                })
+                .await?;
+            total = total.saturating_add(n as u64);
+            if n < SEQUENCE_BATCH {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Notified after every commit that left audit entries pending: the server's sequencer
+    /// task waits on it.
+    pub fn audit_pending_signal(&self) -> Arc<Notify> {
+        self.db.audit_pending().clone()
+    }
+
+    /// Brings the tree up to the log — builds the nodes of entries written before the node
+    /// table existed (a log migrated from an earlier release) — in transactions of 100,000
+    /// entries, logging progress; then sequences what is pending (e.g. left by a process that
+    /// stopped between a commit and its sequencing). Run by [`Store::connect`].
+    pub(crate) async fn catch_up_audit(&self) -> Result<(), StoreError> {
+        loop {
+            let (size, last) = self
+                .db
+                .write(|tx| {
+                    Box::pin(async move {
+                        tx.lock_audit_sequencer().await?;
+                        let (last, _) = last_entry(&mut Src::Tx(tx)).await?;
+                        Ok((build_nodes_in(tx, last, BUILD_BATCH).await?, last))
+                    })
+                })
+                .await?;
+            if size >= last {
+                break;
+            }
+            tracing::info!(
+                built = size,
+                entries = last,
+                "building the audit log's Merkle tree nodes"
+            );
+        }
+        self.sequence_audit().await?;
+        Ok(())
+    }
+
+    async fn tree_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, [u8; 32]>, StoreError> {
+        fetch_nodes(&mut Src::Read(&self.db), ids).await
+    }
+
+    /// [`StoreError::Audit`] when the stored tree is smaller than `size`.
+    async fn check_tree_size(&self, size: u64) -> Result<(), StoreError> {
+        let have = tree_size(&mut Src::Read(&self.db)).await?;
+        if size > have {
+            self.sequence_audit().await?;
+            let have = tree_size(&mut Src::Read(&self.db)).await?;
+            if size > have {
+                return Err(AuditError::ProofRequest(format!(
+                    "tree size {size} is beyond the log size {have}"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AuditRepo for Store {
@@ -150,7 +655,24 @@ impl AuditRepo for Store {
         at: DateTime<Utc>,
     ) -> Result<AuditEntry, StoreError> {
         self.db
-            .write(move |tx| Box::pin(append_in(tx, event, at)))
+            .write(move |tx| {
+                Box::pin(async move {
+                    let id = insert_pending(tx, event, at).await?;
+                    tx.lock_audit_sequencer().await?;
+                    loop {
+                        let done = sequence_in(tx).await?;
+                        if done.is_empty() {
+                            return Err(StoreError::corrupt(
+                                PENDING,
+                                format!("pending entry {id} was not sequenced"),
+                            ));
+                        }
+                        if let Some((_, entry)) = done.into_iter().find(|(p, _)| *p == id) {
+                            return Ok(entry);
+                        }
+                    }
+                })
+            })
             .await
     }
 
@@ -159,6 +681,7 @@ impl AuditRepo for Store {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.sequence_audit().await?;
         let Ok(from) = i64::try_from(from_seq) else {
             return Ok(Vec::new());
         };
@@ -176,6 +699,7 @@ impl AuditRepo for Store {
     }
 
     async fn audit_last(&self) -> Result<Option<AuditEntry>, StoreError> {
+        self.sequence_audit().await?;
         query(
             ENTRIES,
             format!("SELECT {ENTRY_COLS} FROM audit_entries ORDER BY seq DESC LIMIT 1"),
@@ -188,13 +712,13 @@ impl AuditRepo for Store {
     }
 
     async fn audit_count(&self) -> Result<u64, StoreError> {
-        query(ENTRIES, "SELECT COUNT(*) AS n FROM audit_entries")
-            .fetch_one(self.db.read())
-            .await?
-            .count("n")
+        self.sequence_audit().await?;
+        // The highest seq (an index lookup), not COUNT(*) (a scan of millions of rows).
+        Ok(last_entry(&mut Src::Read(&self.db)).await?.0)
     }
 
     async fn audit_entry_hashes(&self, upto: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.sequence_audit().await?;
         query(
             ENTRIES,
             "SELECT hash FROM audit_entries WHERE seq <= $1 ORDER BY seq",
@@ -205,6 +729,54 @@ impl AuditRepo for Store {
         .iter()
         .map(|row| row.hex_hash("hash"))
         .collect()
+    }
+
+    async fn audit_root(&self, tree_size: u64) -> Result<[u8; 32], StoreError> {
+        self.check_tree_size(tree_size).await?;
+        let nodes = self.tree_nodes(&merkle::nodes_for_root(tree_size)).await?;
+        let root = merkle::root_from(tree_size, &mut lookup(&nodes))?;
+        Ok(root)
+    }
+
+    async fn audit_inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProofRecord, StoreError> {
+        self.check_tree_size(tree_size).await?;
+        let leaf = NodeId { level: 0, index };
+        let mut ids = merkle::nodes_for_inclusion(index, tree_size)?;
+        ids.extend(merkle::nodes_for_root(tree_size));
+        ids.push(leaf);
+        ids.sort_unstable();
+        ids.dedup();
+        let nodes = self.tree_nodes(&ids).await?;
+        let mut get = lookup(&nodes);
+        Ok(InclusionProofRecord {
+            leaf_hash: get(leaf)?,
+            root_hash: merkle::root_from(tree_size, &mut get)?,
+            path: merkle::inclusion_proof_from(index, tree_size, &mut get)?,
+        })
+    }
+
+    async fn audit_consistency_proof(
+        &self,
+        old_size: u64,
+        tree_size: u64,
+    ) -> Result<ConsistencyProofRecord, StoreError> {
+        self.check_tree_size(tree_size).await?;
+        let mut ids = merkle::nodes_for_consistency(old_size, tree_size)?;
+        ids.extend(merkle::nodes_for_root(tree_size));
+        ids.extend(merkle::nodes_for_root(old_size));
+        ids.sort_unstable();
+        ids.dedup();
+        let nodes = self.tree_nodes(&ids).await?;
+        let mut get = lookup(&nodes);
+        Ok(ConsistencyProofRecord {
+            old_root: merkle::root_from(old_size, &mut get)?,
+            root_hash: merkle::root_from(tree_size, &mut get)?,
+            proof: merkle::consistency_proof_from(old_size, tree_size, &mut get)?,
+        })
     }
 
     async fn insert_tree_head(&self, head: TreeHeadRecord) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::query::Query as SqlxQuery;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{Backend, StoreError};
@@ -25,22 +27,43 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The connection pools of one database.
 #[derive(Debug, Clone)]
-pub(crate) enum Db {
+pub(crate) enum Pools {
     /// One writer connection (all writes, `BEGIN IMMEDIATE`) and a pool of readers.
     Sqlite {
         writer: SqlitePool,
         reader: SqlitePool,
     },
-    /// One pool for reads and writes; writes take the audit-append lock.
+    /// One pool for reads and writes; write transactions run concurrently.
     Postgres { pool: PgPool },
 }
 
+/// One database: its pools, and the signal that a committed write left audit entries for the
+/// sequencer.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pools: Pools,
+    audit_pending: Arc<Notify>,
+}
+
 impl Db {
-    pub(crate) fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite { .. } => Backend::Sqlite,
-            Self::Postgres { .. } => Backend::Postgres,
+    pub(crate) fn new(pools: Pools) -> Self {
+        Self {
+            pools,
+            audit_pending: Arc::new(Notify::new()),
         }
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match &self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Notified after every commit that left entries in `audit_pending` (see
+    /// [`Tx::left_audit_pending`]).
+    pub(crate) fn audit_pending(&self) -> &Arc<Notify> {
+        &self.audit_pending
     }
 
     /// Runs `work` in one write transaction and commits it when `work` returns `Ok`; rolls back
@@ -62,7 +85,11 @@ impl Db {
             let mut tx = db.begin_write().await?;
             match work(&mut tx).await {
                 Ok(value) => {
+                    let pending = tx.audit_pending;
                     tx.commit().await?;
+                    if pending {
+                        db.audit_pending.notify_one();
+                    }
                     Ok(value)
                 }
                 Err(e) => {
@@ -75,20 +102,21 @@ impl Db {
         .map_err(StoreError::from_join)?
     }
 
-    /// A write transaction that holds the audit-append lock from its first statement.
+    /// A write transaction. SQLite: `BEGIN IMMEDIATE` on the one writer connection, which
+    /// excludes every other writer (of any process) until it ends. PostgreSQL: a plain
+    /// `BEGIN` (READ COMMITTED); no installation-wide lock — the audit sequencer takes its own
+    /// ([`Tx::lock_audit_sequencer`]) only in its own short transactions.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        match self {
-            Self::Sqlite { writer, .. } => {
-                Ok(Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?))
+        let inner = match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
             }
-            Self::Postgres { pool } => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("LOCK TABLE audit_entries IN EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(Tx::Postgres(tx))
-            }
-        }
+            Pools::Postgres { pool } => TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            audit_pending: false,
+        })
     }
 
     /// Checks, within `bound`, that a write transaction can begin on a writable database (for
@@ -97,12 +125,12 @@ impl Db {
     pub(crate) async fn check_writable(&self, bound: Duration) -> Result<(), StoreError> {
         let db = self.clone();
         let check = tokio::spawn(async move {
-            match &db {
-                Self::Sqlite { writer, .. } => {
+            match &db.pools {
+                Pools::Sqlite { writer, .. } => {
                     let tx = writer.begin_with("BEGIN IMMEDIATE").await?;
                     tx.rollback().await?;
                 }
-                Self::Postgres { pool } => {
+                Pools::Postgres { pool } => {
                     let mut tx = pool.begin().await?;
                     let (recovery, read_only): (bool, String) = sqlx::query_as(
                         "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')",
@@ -131,27 +159,42 @@ impl Db {
     }
 
     /// The pool for reads.
+    /// The writer outside any transaction (SQLite: the writer connection's pool; PostgreSQL:
+    /// the pool), for single statements that need no audit entry (the job queue's claims).
+    pub(crate) fn writer(&self) -> On<'_> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => On::SqlitePool(writer),
+            Pools::Postgres { pool } => On::PgPool(pool),
+        }
+    }
+
     pub(crate) fn read(&self) -> On<'_> {
-        match self {
-            Self::Sqlite { reader, .. } => On::SqlitePool(reader),
-            Self::Postgres { pool } => On::PgPool(pool),
+        match &self.pools {
+            Pools::Sqlite { reader, .. } => On::SqlitePool(reader),
+            Pools::Postgres { pool } => On::PgPool(pool),
         }
     }
 
     /// Closes every connection (SQLite checkpoints the WAL).
     pub(crate) async fn close(&self) {
-        match self {
-            Self::Sqlite { writer, reader } => {
+        match &self.pools {
+            Pools::Sqlite { writer, reader } => {
                 reader.close().await;
                 writer.close().await;
             }
-            Self::Postgres { pool } => pool.close().await,
+            Pools::Postgres { pool } => pool.close().await,
         }
     }
 }
 
 /// A write transaction (see [`Db::write`]).
-pub(crate) enum Tx {
+pub(crate) struct Tx {
+    inner: TxInner,
+    /// Set when the transaction inserted audit entries that it did not sequence itself.
+    audit_pending: bool,
+}
+
+enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -159,24 +202,56 @@ pub(crate) enum Tx {
 impl Tx {
     /// Where a [`Query`] inside this transaction runs.
     pub(crate) fn on(&mut self) -> On<'_> {
-        match self {
-            Self::Sqlite(tx) => On::SqliteConn(tx),
-            Self::Postgres(tx) => On::PgConn(tx),
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => On::SqliteConn(tx),
+            TxInner::Postgres(tx) => On::PgConn(tx),
         }
     }
 
+    /// Whether this transaction already excludes every other writer of the database until it
+    /// ends (SQLite's `BEGIN IMMEDIATE`), so that the audit sequencer may run inside it at no
+    /// extra cost in concurrency.
+    pub(crate) fn excludes_other_writers(&self) -> bool {
+        matches!(self.inner, TxInner::Sqlite(_))
+    }
+
+    /// Takes the audit sequencer's lock until the transaction ends: one sequencer at a time,
+    /// across connections and processes. PostgreSQL: the row lock on the one row of
+    /// `audit_sequencer` (schema-local, unlike an advisory lock); SQLite: already held
+    /// ([`Tx::excludes_other_writers`]).
+    pub(crate) async fn lock_audit_sequencer(&mut self) -> Result<(), StoreError> {
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            let locked = sqlx::query("SELECT id FROM audit_sequencer WHERE id = 1 FOR UPDATE")
+                .fetch_optional(&mut **tx)
+                .await?;
+            if locked.is_none() {
+                return Err(StoreError::corrupt(
+                    "audit_sequencer",
+                    "the sequencer's row is missing",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the transaction leaves audit entries for the sequencer: after its commit,
+    /// [`Db::audit_pending`] is notified.
+    pub(crate) fn left_audit_pending(&mut self) {
+        self.audit_pending = true;
+    }
+
     async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(tx) => tx.commit().await?,
-            Self::Postgres(tx) => tx.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
     }
 
     async fn rollback(self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(tx) => tx.rollback().await?,
-            Self::Postgres(tx) => tx.rollback().await?,
+        match self.inner {
+            TxInner::Sqlite(tx) => tx.rollback().await?,
+            TxInner::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }

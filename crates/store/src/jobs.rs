@@ -24,7 +24,7 @@ use tillit_core::{OrgId, Page, PageRequest};
 use uuid::Uuid;
 
 use crate::audit::append_in;
-use crate::db::{query, Db, On, Query, Row, Tx};
+use crate::db::{query, Query, Row, Tx};
 use crate::model::{decode_cursor, micros, paginate};
 use crate::{Backend, Store, StoreError};
 
@@ -365,15 +365,9 @@ impl Store {
     /// PostgreSQL: the pool), in a task of its own so that a dropped caller cannot interrupt it.
     async fn write_one(&self, q: Query) -> Result<Option<Row>, StoreError> {
         let db = self.db.clone();
-        tokio::spawn(async move {
-            let on = match &db {
-                Db::Sqlite { writer, .. } => On::SqlitePool(writer),
-                Db::Postgres { pool } => On::PgPool(pool),
-            };
-            q.fetch_optional(on).await
-        })
-        .await
-        .map_err(StoreError::from_join)?
+        tokio::spawn(async move { q.fetch_optional(db.writer()).await })
+            .await
+            .map_err(StoreError::from_join)?
     }
 
     async fn claim_queued(

@@ -20,15 +20,23 @@
 //!   await point (an HTTP client hanging up) cannot interrupt it: the change and its audit entry
 //!   commit whole or not at all, and no pooled connection is left inside a transaction (a
 //!   connection handed back in one is closed, not reused).
-//! - **Every state change is written in one transaction together with its audit entry.**
+//! - **Every state change commits in one transaction together with its audit entry.**
 //!   Mutating methods take the [`tillit_audit::AuditEvent`] and the time `at`; inside the write
-//!   transaction they read the last (seq, hash), build the entry with
-//!   `AuditEntry::next` and insert both. A failed change (e.g. [`StoreError::Conflict`]) writes
-//!   no audit entry.
-//! - **Audit appends are serialised**: SQLite by a single writer connection whose transactions
-//!   start with `BEGIN IMMEDIATE` (also excluding other processes); PostgreSQL by
-//!   `LOCK TABLE audit_entries IN EXCLUSIVE MODE` at the start of every write transaction.
-//!   `audit_entries` refuses UPDATE and DELETE (triggers).
+//!   transaction they check the event and insert it into `audit_pending` with the change. A
+//!   failed change (e.g. [`StoreError::Conflict`]) writes no audit entry.
+//! - **The sequencer gives committed entries their place in the log**, oldest pending id first,
+//!   in batches: seq, prev_hash and hash by `AuditEntry::next`, and the Merkle nodes the new
+//!   leaves complete (`audit_tree_nodes`), in one transaction that holds the sequencer lock (one
+//!   sequencer at a time, across processes). SQLite runs it inside every write transaction (its
+//!   `BEGIN IMMEDIATE` excludes all other writers anyway), so there an entry is in the log when
+//!   its change commits. PostgreSQL write transactions take no installation-wide lock; the
+//!   server sequences in the background ([`Store::audit_pending_signal`]) and every read of the
+//!   log sequences first ([`Store::sequence_audit`]), so readers see every committed entry.
+//!   `audit_entries` and `audit_tree_nodes` refuse UPDATE and DELETE (triggers).
+//! - **Tree heads and proofs cost O(log n)**: [`AuditRepo::audit_root`],
+//!   [`AuditRepo::audit_inclusion_proof`] and [`AuditRepo::audit_consistency_proof`] read the
+//!   few stored nodes they need. A log written before the node table gets its nodes built by
+//!   [`Store::connect`].
 //! - **Durability**: SQLite runs in WAL mode with `synchronous=FULL`, so a write acknowledged
 //!   by the store survives `kill -9` and power loss.
 //! - **Tenant isolation**: every tenant-owned row carries `org_id`, and every query on
@@ -78,7 +86,7 @@ pub use attestations::{
     AttestationRecord, AttestationRepo, AttestationTypeRecord, NewAttestation, NewAttestationType,
     Signed, StatusAllocation, StatusListRecord, StatusUpdate, STATUS_BITS, STATUS_CAPACITY,
 };
-pub use audit::{AuditRepo, TreeHeadRecord};
+pub use audit::{AuditRepo, ConsistencyProofRecord, InclusionProofRecord, TreeHeadRecord};
 pub use batches::{
     BatchFormat, BatchRecord, BatchRepo, BatchRow, ChunkOutcome, ChunkRow, IssuedRow, NewBatch,
     PendingRow, RowResult, RowSigned,
@@ -101,6 +109,7 @@ pub mod prelude {
         IdempotentResponse, JobRepo, KeyRepo, KeyStatus, NewApiToken, NewOrg, NewSigningKey, Org,
         OrgRepo, Scope, SigningKeyRecord, Store, StoreError, TreeHeadRecord, SCOPE_SUPER_ADMIN,
     };
+    pub use crate::{ConsistencyProofRecord, InclusionProofRecord};
 }
 
 /// Which database engine a [`Store`] talks to.
@@ -120,7 +129,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `database_url` and runs the backend's pending migrations.
+    /// Connects to `database_url`, runs the backend's pending migrations, builds the Merkle nodes
+    /// of audit entries that have none yet (a log from an earlier release; progress is logged)
+    /// and sequences pending audit entries.
     ///
     /// `sqlite://PATH?mode=rwc` (creates the file), `sqlite://PATH` (must exist),
     /// `sqlite::memory:` (tests), or `postgres://USER:PASSWORD@HOST:PORT/DB`.
@@ -132,7 +143,9 @@ impl Store {
         } else {
             postgres::connect(database_url).await?
         };
-        Ok(Self { db })
+        let store = Self { db };
+        store.catch_up_audit().await?;
+        Ok(store)
     }
 
     /// Which engine this is.
@@ -163,8 +176,12 @@ impl Store {
         }
     }
 
-    /// Closes all connections.
+    /// Sequences what audit entries are pending (so that a short-lived process, e.g. a CLI
+    /// command, leaves none behind), then closes all connections.
     pub async fn close(&self) {
+        if let Err(e) = self.sequence_audit().await {
+            tracing::warn!(error = %e, "could not sequence pending audit entries before closing");
+        }
         self.db.close().await;
     }
 }

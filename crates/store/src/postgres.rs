@@ -1,13 +1,12 @@
-//! PostgreSQL: one connection pool; every write transaction first takes
-//! `LOCK TABLE audit_entries IN EXCLUSIVE MODE`, which serialises audit appends across all
-//! connections and servers while plain reads go on.
+//! PostgreSQL: one connection pool. Write transactions run concurrently (READ COMMITTED); the
+//! audit sequencer serialises only itself, by a row lock (see `db::Tx::lock_audit_sequencer`).
 
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::Connection as _;
 
-use crate::db::Db;
+use crate::db::{Db, Pools};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -24,5 +23,5 @@ pub(crate) async fn connect(url: &str) -> Result<Db, StoreError> {
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
-    Ok(Db::Postgres { pool })
+    Ok(Db::new(Pools::Postgres { pool }))
 }

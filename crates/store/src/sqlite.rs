@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection as _;
 
-use crate::db::Db;
+use crate::db::{Db, Pools};
 use crate::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -51,7 +51,7 @@ pub(crate) async fn connect(url: &str) -> Result<Db, StoreError> {
             .connect_with(options)
             .await?
     };
-    Ok(Db::Sqlite { writer, reader })
+    Ok(Db::new(Pools::Sqlite { writer, reader }))
 }
 
 /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`), which must not

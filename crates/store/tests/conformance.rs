@@ -126,6 +126,9 @@ conformance!(
     access_documents_are_versioned_with_their_audit_entries,
     access_exercises_are_recorded_per_object,
     oauth_clients_roundtrip_and_revoke,
+    the_sequencer_keeps_one_gapless_chain_under_many_writers,
+    two_stores_on_one_database_write_and_sequence_concurrently,
+    a_log_of_the_previous_layout_migrates_and_verifies,
 );
 
 #[tokio::test]
@@ -214,7 +217,60 @@ async fn verified_log(store: &Store) -> Result<Vec<AuditEntry>> {
         store.audit_count().await? == entries.len() as u64,
         "audit_count"
     );
+    check_tree(store, &entries).await?;
     Ok(entries)
+}
+
+/// The stored Merkle nodes give the roots and proofs that recomputing over every entry gives,
+/// for every size (small logs) or a spread of sizes (large ones).
+async fn check_tree(store: &Store, entries: &[AuditEntry]) -> Result<()> {
+    use tillit_audit::merkle;
+    let leaves: Vec<[u8; 32]> = entries.iter().map(AuditEntry::leaf_hash).collect();
+    let n = leaves.len() as u64;
+    let sizes: Vec<u64> = if n <= 40 {
+        (1..=n).collect()
+    } else {
+        let mut v = vec![1, 2, 3, 7, 8, 9, n / 3, n / 2, n - 1, n];
+        v.extend((1..=n).filter(|s| s.is_power_of_two()));
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    ensure!(
+        store.audit_root(0).await? == merkle::EMPTY_ROOT,
+        "empty root"
+    );
+    for &size in &sizes {
+        let tree = &leaves[..size as usize];
+        let root = merkle::root(tree);
+        ensure!(store.audit_root(size).await? == root, "root of size {size}");
+        for index in [0, size / 2, size - 1] {
+            let p = store.audit_inclusion_proof(index, size).await?;
+            ensure!(
+                p.path == merkle::inclusion_proof(tree, index)?
+                    && p.root_hash == root
+                    && p.leaf_hash == leaves[index as usize],
+                "inclusion of {index} in {size}"
+            );
+        }
+        for old in [1, size / 2, size - 1, size] {
+            if old == 0 {
+                continue;
+            }
+            let p = store.audit_consistency_proof(old, size).await?;
+            ensure!(
+                p.proof == merkle::consistency_proof(tree, old)?
+                    && p.root_hash == root
+                    && p.old_root == merkle::root(&leaves[..old as usize]),
+                "consistency of {old} with {size}"
+            );
+        }
+    }
+    ensure!(
+        store.audit_root(n + 1).await.is_err(),
+        "a root beyond the log is refused"
+    );
+    Ok(())
 }
 
 fn response(actor: &str, key: &str, body: &str) -> IdempotentResponse {
@@ -952,6 +1008,17 @@ mod cases {
             "the write after the dropped ones took {:?}",
             started.elapsed()
         );
+        // Writes no longer queue behind one lock, so a dropped write's task may still commit
+        // after the last write: wait until the log stops growing.
+        let mut count = store.audit_count().await?;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = store.audit_count().await?;
+            if now == count {
+                break;
+            }
+            count = now;
+        }
         let log = verified_log(&store).await?;
         let page = store
             .list_orgs(&PageRequest {
@@ -1192,4 +1259,256 @@ mod cases {
         ensure!(actions.len() == 4, "audit: {actions:?}");
         Ok(())
     }
+    /// Many tasks write at once (audited changes and bare entries), others sequence and read
+    /// meanwhile: every entry is in the log exactly once, seq has no gap, the chain and the
+    /// stored tree are right.
+    pub async fn the_sequencer_keeps_one_gapless_chain_under_many_writers(
+        store: Store,
+        _url: String,
+    ) -> Result<()> {
+        const WRITERS: u32 = 16;
+        const EACH: u32 = 40;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for j in 0..EACH {
+                        let i = w * EACH + j;
+                        if j % 5 == 0 {
+                            store
+                                .append_audit(event("audit.note", None, &format!("n{i}")), t(1))
+                                .await?;
+                        } else {
+                            let org = new_org(i);
+                            let ev = event("org.create", Some(org.id), &format!("n{i}"));
+                            store.create_org(org, ev, t(2), None).await?;
+                        }
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut last = 0;
+                    for _ in 0..30 {
+                        store.sequence_audit().await?;
+                        let n = store.audit_count().await?;
+                        ensure!(n >= last, "the log shrank from {last} to {n}");
+                        ensure!(store.audit_root(n).await.is_ok(), "root of {n}");
+                        last = n;
+                        tokio::task::yield_now().await;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for task in writers.into_iter().chain(readers) {
+            task.await??;
+        }
+        let log = verified_log(&store).await?;
+        let total = (WRITERS * EACH) as usize;
+        ensure!(log.len() == total, "{} entries, want {total}", log.len());
+        let mut objects: Vec<&str> = log.iter().filter_map(|e| e.object_id.as_deref()).collect();
+        objects.sort_unstable();
+        objects.dedup();
+        ensure!(objects.len() == total, "an entry is lost or duplicated");
+        ensure!(store.sequence_audit().await? == 0, "nothing left pending");
+        Ok(())
+    }
+
+    /// Two stores (two pools: two server processes) on one database, each writing from several
+    /// tasks and sequencing in a loop of its own: one log, no loss, no duplicate.
+    pub async fn two_stores_on_one_database_write_and_sequence_concurrently(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        const EACH: u32 = 60;
+        let second = Store::connect(&url).await?;
+        let stores = [store.clone(), second.clone()];
+        let mut tasks = Vec::new();
+        for (s, st) in stores.iter().enumerate() {
+            for w in 0..4u32 {
+                let st = st.clone();
+                tasks.push(tokio::spawn(async move {
+                    for j in 0..EACH {
+                        let i = (s as u32 * 4 + w) * EACH + j;
+                        let org = new_org(i);
+                        let ev = event("org.create", Some(org.id), &format!("s{i}"));
+                        st.create_org(org, ev, t(3), None).await?;
+                    }
+                    anyhow::Ok(())
+                }));
+            }
+            let st = st.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..40 {
+                    st.sequence_audit().await?;
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        second.close().await;
+        let log = verified_log(&store).await?;
+        let total = (2 * 4 * EACH) as usize;
+        ensure!(log.len() == total, "{} entries, want {total}", log.len());
+        let mut objects: Vec<&str> = log.iter().filter_map(|e| e.object_id.as_deref()).collect();
+        objects.sort_unstable();
+        objects.dedup();
+        ensure!(objects.len() == total, "an entry is lost or duplicated");
+        Ok(())
+    }
+
+    /// A database written by the previous release — migrations up to 0004, entries appended
+    /// straight into `audit_entries` as that release did — migrates forward: the nodes of the
+    /// old entries are built, the log verifies, roots and proofs equal recomputation, and new
+    /// entries chain on to the old ones.
+    pub async fn a_log_of_the_previous_layout_migrates_and_verifies(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        // A fresh database (schema or file) next to the case's own.
+        let backend = store.backend();
+        let (old_url, guard) = previous_release_database(backend, &url).await?;
+        const OLD: u64 = 1500;
+        let mut prev = (0, GENESIS_HASH);
+        let mut rows = Vec::new();
+        for i in 0..OLD {
+            let e = AuditEntry::next(
+                prev.0,
+                prev.1,
+                event("org.create", None, &format!("old{i}")),
+                t(i as i64),
+            )?;
+            prev = (e.seq, e.hash);
+            rows.push(e);
+        }
+        insert_old_entries(backend, &old_url, &rows).await?;
+
+        let migrated = Store::connect(&old_url).await?;
+        let log = verified_log(&migrated).await?;
+        ensure!(log == rows, "the old entries are unchanged");
+        for i in 0..5u32 {
+            create_org(&migrated, 100 + i).await?;
+        }
+        let log = verified_log(&migrated).await?;
+        ensure!(log.len() as u64 == OLD + 5, "{} entries", log.len());
+        ensure!(
+            log[OLD as usize].prev_hash == rows[OLD as usize - 1].hash,
+            "chains on"
+        );
+        migrated.close().await;
+        let again = Store::connect(&old_url).await?;
+        ensure!(
+            verified_log(&again).await?.len() as u64 == OLD + 5,
+            "after reconnect"
+        );
+        again.close().await;
+        if let Some((base, schema)) = guard {
+            let pool = sqlx::PgPool::connect(&base).await?;
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+        }
+        Ok(())
+    }
+}
+
+/// A new database of the same backend as `url`, migrated only up to 0004 (the previous
+/// release): its URL, and for PostgreSQL the (base URL, schema) to drop afterwards.
+async fn previous_release_database(
+    backend: Backend,
+    url: &str,
+) -> Result<(String, Option<(String, String)>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let (src, new_url, guard) = match backend {
+        Backend::Sqlite => {
+            let path = url
+                .strip_prefix("sqlite://")
+                .and_then(|p| p.split('?').next())
+                .context("sqlite url")?;
+            let old = format!("{path}.previous.db");
+            (dir.join("sqlite"), format!("sqlite://{old}?mode=rwc"), None)
+        }
+        Backend::Postgres => {
+            let base = std::env::var("TILLIT_TEST_POSTGRES_URL")?;
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&base).await?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (
+                dir.join("postgres"),
+                format!("{base}{sep}options[search_path]={schema}"),
+                Some((base, schema)),
+            )
+        }
+    };
+    let previous = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(&src)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .context("name")?
+            .to_string_lossy()
+            .to_string();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, previous.path().join(&name))?;
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(previous.path()).await?;
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&new_url).await?;
+            migrator.run(&pool).await?;
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&new_url).await?;
+            migrator.run(&pool).await?;
+            pool.close().await;
+        }
+    }
+    Ok((new_url, guard))
+}
+
+/// Inserts entries as the previous release did: straight into `audit_entries`.
+async fn insert_old_entries(backend: Backend, url: &str, rows: &[AuditEntry]) -> Result<()> {
+    const SQL: &str = "INSERT INTO audit_entries (seq, time, actor, org_id, action, object_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    macro_rules! insert_all {
+        ($pool:expr) => {{
+            let pool = $pool;
+            let mut tx = pool.begin().await?;
+            for e in rows {
+                sqlx::query(SQL)
+                    .bind(e.seq as i64)
+                    .bind(tillit_audit::format_time(&e.time))
+                    .bind(&e.actor)
+                    .bind(&e.org_id)
+                    .bind(&e.action)
+                    .bind(&e.object_id)
+                    .bind(tillit_audit::canonical_json(&e.details))
+                    .bind(hex::encode(e.prev_hash))
+                    .bind(hex::encode(e.hash))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            pool.close().await;
+        }};
+    }
+    match backend {
+        Backend::Sqlite => insert_all!(sqlx::SqlitePool::connect(url).await?),
+        Backend::Postgres => insert_all!(sqlx::PgPool::connect(url).await?),
+    }
+    Ok(())
 }
