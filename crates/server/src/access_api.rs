@@ -944,3 +944,21 @@ pub async fn end_assignment(
         reasons: changed.value,
     }))
 }
+
+/// 422 on `user` unless the access model in force has that user (for tokens, clients and
+/// accounts, which each act as one).
+pub(crate) async fn require_model_user(state: &AppState, user: &str) -> Result<(), ApiError> {
+    let known = match state.access.model(&state.store).await {
+        Ok(loaded) => loaded.model.has_user(user),
+        Err(AccessServiceError::NoDocument) => false,
+        Err(e) => return Err(service_error(e)),
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "user",
+            format!("user {user:?} is not in the access model in force; import it first"),
+        ))
+    }
+}

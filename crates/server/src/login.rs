@@ -32,7 +32,6 @@ use tillit_core::{Loa, LoginAssurance};
 use tillit_store::{NewAccount, NewSession, Session, SessionRepo};
 use utoipa::ToSchema;
 
-use crate::access::AccessServiceError;
 use crate::auth::{authorize, Authenticated, Permission, Principal, Subject, Target};
 use crate::error::{store_error, ApiError, Problem};
 use crate::state::AppState;
@@ -200,19 +199,7 @@ pub async fn create_account(
         return Err(ApiError::field("password", "12-256 characters"));
     }
     let ial = parse_loa("ial", body.ial.as_deref().unwrap_or("low"))?;
-    match state.access.model(&state.store).await {
-        Ok(loaded) if loaded.model.has_user(&body.user) => {}
-        Ok(_) | Err(AccessServiceError::NoDocument) => {
-            return Err(ApiError::field(
-                "user",
-                format!(
-                    "user {:?} is not in the access model in force; import it first",
-                    body.user
-                ),
-            ))
-        }
-        Err(e) => return Err(crate::access_api::service_error(e)),
-    }
+    crate::access_api::require_model_user(&state, &body.user).await?;
     let password = body.password;
     let password_hash =
         tokio::task::spawn_blocking(move || tillit_crypto::password::hash(&password))

@@ -31,7 +31,6 @@ use tillit_crypto::{jws, Algorithm, Jwk, VerifyingKey};
 use tillit_store::{Client, ClientCredential, ClientRepo, KeyRepo, NewClient, Scope};
 use utoipa::ToSchema;
 
-use crate::access::AccessServiceError;
 use crate::auth::{
     authorize, Authenticated, Permission, Principal, Subject, Target, TILLIT_SYSTEM,
 };
@@ -229,19 +228,7 @@ pub async fn register_client(
                 .map_err(|_| ApiError::field("loa", "one of low, substantial, high"))?,
         ),
     };
-    match state.access.model(&state.store).await {
-        Ok(loaded) if loaded.model.has_user(&body.user) => {}
-        Ok(_) | Err(AccessServiceError::NoDocument) => {
-            return Err(ApiError::field(
-                "user",
-                format!(
-                    "user {:?} is not in the access model in force; import it first",
-                    body.user
-                ),
-            ))
-        }
-        Err(e) => return Err(crate::access_api::service_error(e)),
-    }
+    crate::access_api::require_model_user(&state, &body.user).await?;
     let (credential, secret) = match body.jwks {
         Some(jwks) => {
             jwks_keys(&jwks).map_err(|e| ApiError::field("jwks", e))?;

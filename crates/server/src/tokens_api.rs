@@ -16,7 +16,6 @@ use tillit_core::ApiTokenId;
 use tillit_store::{ApiToken, ApiTokenRepo, Scope};
 use utoipa::ToSchema;
 
-use crate::access::AccessServiceError;
 use crate::auth::{self, authorize, Authenticated, Permission, Subject, Target};
 use crate::error::{store_error, ApiError, Problem};
 use crate::state::AppState;
@@ -113,29 +112,18 @@ pub async fn create(
             "1-100 characters, not only spaces, no control characters",
         ));
     }
-    let subject = match body.user {
-        None if principal.subject == Subject::Administrator => Subject::Administrator,
-        None => {
-            return Err(ApiError::Forbidden(
+    let subject =
+        match body.user {
+            None if principal.subject == Subject::Administrator => Subject::Administrator,
+            None => return Err(ApiError::Forbidden(
                 "only an administrator token may make another administrator token; name a `user`"
                     .into(),
-            ))
-        }
-        Some(user) => {
-            let known = match state.access.model(&state.store).await {
-                Ok(loaded) => loaded.model.has_user(&user),
-                Err(AccessServiceError::NoDocument) => false,
-                Err(e) => return Err(crate::access_api::service_error(e)),
-            };
-            if !known {
-                return Err(ApiError::field(
-                    "user",
-                    format!("user {user:?} is not in the access model in force; import it first"),
-                ));
+            )),
+            Some(user) => {
+                crate::access_api::require_model_user(&state, &user).await?;
+                Subject::User(user)
             }
-            Subject::User(user)
-        }
-    };
+        };
     let created = auth::create_token(&state.store, &subject, name, &principal.actor())
         .await
         .map_err(store_error)?;
