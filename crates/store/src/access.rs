@@ -202,6 +202,9 @@ impl AccessRepo for Store {
         self.db
             .write(move |tx| {
                 Box::pin(async move {
+                    // READ COMMITTED on PostgreSQL: without the lock two decisions on a fresh
+                    // object both count zero and both insert.
+                    tx.lock_name("access_exercises", &exercise.object).await?;
                     let now = exercise_count_in(tx, &exercise.object).await?;
                     if now != seen {
                         return Err(StoreError::Conflict {

@@ -234,6 +234,28 @@ impl Tx {
         Ok(())
     }
 
+    /// Serializes the transactions that name the same `name` in `namespace` until they end,
+    /// for a check-then-insert on rows that may not exist yet (a row lock cannot lock what is
+    /// not there). PostgreSQL: a transaction-scoped advisory lock on a hash of the schema,
+    /// namespace and name (a hash collision only serializes two unrelated names); SQLite:
+    /// already held ([`Tx::excludes_other_writers`]).
+    pub(crate) async fn lock_name(
+        &mut self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1 || ':' || $2, 0))",
+            )
+            .bind(namespace)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Records that the transaction leaves audit entries for the sequencer: after its commit,
     /// [`Db::audit_pending`] is notified.
     pub(crate) fn left_audit_pending(&mut self) {
