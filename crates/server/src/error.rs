@@ -326,6 +326,9 @@ pub(crate) fn store_error(err: tillit_store::StoreError) -> ApiError {
         ),
         StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
         StoreError::Refused(why) => ApiError::Conflict(why),
+        other if other.is_storage_full() => ApiError::Unavailable(
+            "the database's disk is full: nothing was written; free disk space, then retry".into(),
+        ),
         other if other.is_unavailable() => {
             ApiError::Unavailable("the database is busy or shutting down; try again".into())
         }

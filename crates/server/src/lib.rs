@@ -28,6 +28,7 @@ mod audit_api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod headers;
 mod health;
 mod idempotency;
 pub mod keys;
@@ -38,6 +39,7 @@ mod orgs;
 mod paging;
 pub mod runtime;
 mod state;
+pub mod tls;
 pub mod tree_heads;
 
 pub use config::Config;
