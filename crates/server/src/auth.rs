@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .store
             .find_api_token_by_hash(&hash_token(secret))
             .await
-            .map_err(|e| ApiError::Internal(format!("token lookup: {e}")))?
+            .map_err(crate::error::store_error)?
             .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
         if token.revoked_at.is_some() {
             return Err(ApiError::Unauthorized("the token has been revoked".into()));

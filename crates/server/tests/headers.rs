@@ -3,6 +3,7 @@
 //! (which sets its own caching, kept). HSTS is absent on plain HTTP (its presence over TLS is in
 //! `tls.rs`).
 
+#[allow(unused_macros, unused_imports)] // not every helper of `common` is used here
 mod common;
 
 use common::{Backend, TestServer};
@@ -101,7 +102,7 @@ async fn every_response_carries_the_security_headers() {
         case("GET", "/v1/orgs", true, 200),
         case("GET", "/v1/orgs", false, 401),
         case("GET", format!("/v1/orgs/{org}"), true, 200),
-        case("GET", "/v1/orgs/not-a-uuid", true, 400),
+        case("GET", "/v1/orgs/not-a-uuid", true, 422),
         case("GET", format!("/v1/orgs/{org}/types"), true, 200),
         case("GET", format!("/v1/orgs/{org}/attestations"), true, 200),
         case("GET", "/v1/audit/tree-heads/latest", false, 200),

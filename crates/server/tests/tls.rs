@@ -3,6 +3,7 @@
 //! when the new files are bad), and start-up errors that name the file. The SIGHUP path of the
 //! real binary is in `crates/cli/tests/ops.rs`.
 
+#[allow(unused_macros, unused_imports)] // not every helper of `common` is used here
 mod common;
 
 use std::net::SocketAddr;
