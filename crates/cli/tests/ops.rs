@@ -535,9 +535,16 @@ fn sqlite_disk_full_is_a_clear_503_without_corruption_and_heals() {
         .arg(BIN)
         .env("RUST_LOG", "error")
         .env("TILLIT_LISTEN", addr.to_string())
-        .env("TILLIT_DATA_DIR", mnt.join("data"));
+        .env("TILLIT_DATA_DIR", mnt.join("data"))
+        // No tree head is signed while the test copies the files.
+        .env("TILLIT_TREE_HEAD_ENTRIES", "1000000")
+        .env("TILLIT_TREE_HEAD_SECONDS", "3600");
     for (key, _) in std::env::vars() {
-        if key.starts_with("TILLIT_") && key != "TILLIT_LISTEN" && key != "TILLIT_DATA_DIR" {
+        if key.starts_with("TILLIT_")
+            && !key.starts_with("TILLIT_TREE_HEAD")
+            && key != "TILLIT_LISTEN"
+            && key != "TILLIT_DATA_DIR"
+        {
             cmd.env_remove(key);
         }
     }
@@ -606,26 +613,33 @@ fn sqlite_disk_full_is_a_clear_503_without_corruption_and_heals() {
     acked.push(json_field(&body, "id"));
     assert_all_present(addr, &token, &acked);
 
-    // No corruption: SQLite's integrity check, and the audit log verifies.
-    let db = inside.join("data/tillit.db");
+    // No corruption: SQLite's integrity check, and the audit log verifies — on a copy of the
+    // quiescent files (SQLite resolves /proc/<pid>/root to the path outside the namespace, so
+    // it cannot open the live file from here; the kernel's `copy` can).
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for name in ["tillit.db", "tillit.db-wal", "master.key"] {
+        let from = inside.join("data").join(name);
+        if from.exists() {
+            std::fs::copy(&from, copy.join(name)).unwrap();
+        }
+    }
+    let db = copy.join("tillit.db");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let check: String = rt.block_on(async {
         use sqlx::Connection as _;
-        let mut conn =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
-                .await
-                .unwrap();
+        let url = format!("sqlite://{}?mode=rw", db.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&mut conn)
             .await
             .unwrap()
     });
     assert_eq!(check, "ok");
-    let data = inside.join("data");
-    audit_verify(dir.path(), &[("TILLIT_DATA_DIR", data.to_str().unwrap())]);
+    audit_verify(dir.path(), &[("TILLIT_DATA_DIR", copy.to_str().unwrap())]);
     served.stop();
 }
 

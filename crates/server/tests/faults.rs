@@ -384,7 +384,9 @@ impl PgCluster {
         let log = self.dir.path().join("server.log");
         let log = log.to_str().unwrap();
         let data = self.data();
-        let args = ["-D", &data, "-l", log, "-w", "-t", "60", "-m", "fast", "restart"];
+        let args = [
+            "-D", &data, "-l", log, "-w", "-t", "60", "-m", "fast", "restart",
+        ];
         self.run("pg_ctl", &args);
     }
 
@@ -470,7 +472,10 @@ async fn postgres_restarted_under_load_loses_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let started = Instant::now();
-    println!("restarting PostgreSQL after {} writes", acked.lock().unwrap().len());
+    println!(
+        "restarting PostgreSQL after {} writes",
+        acked.lock().unwrap().len()
+    );
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.restart();
         cluster
