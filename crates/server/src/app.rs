@@ -323,6 +323,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let body_limit = state.config.body_limit;
     let metrics = state.metrics.clone();
     let request_id = HeaderName::from_static(REQUEST_ID);
+    let tls = state.config.tls_enabled();
     let table = route_table();
     table
         .router
@@ -336,9 +337,14 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .fallback(fallback)
         .with_state(state)
         // Innermost first: panics become problems, then error bodies become problems, then
-        // metrics see the final status; request ids wrap everything.
+        // metrics see the final status; request ids wrap everything, and the security headers
+        // (`headers.rs`) go on every response, whatever made it.
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    tls,
+                    crate::headers::security_headers,
+                ))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(TraceLayer::new_for_http().make_span_with(make_span))

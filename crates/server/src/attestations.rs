@@ -471,7 +471,7 @@ impl Issuer {
             .keys
             .ensure(Scope::Org(org), ISSUER_KEY_PURPOSE, actor, now)
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(crate::error::key_error)?;
         let base = state.config.base_url();
         Ok(Self {
             key,
@@ -884,7 +884,7 @@ pub async fn status_list(
         .keys
         .active(Scope::Org(list.org_id), ISSUER_KEY_PURPOSE)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(crate::error::key_error)?
         .ok_or_else(|| ApiError::Internal(format!("no issuer key for status list {id}")))?;
     let token = list_token(&state.config.base_url(), &list, Utc::now())?;
     let (content_type, body) = if cwt {

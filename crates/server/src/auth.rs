@@ -427,7 +427,7 @@ impl FromRequestParts<AppState> for Authenticated {
                     .store
                     .find_api_token_by_hash(&hash)
                     .await
-                    .map_err(|e| ApiError::Internal(format!("token lookup: {e}")))?
+                    .map_err(crate::error::store_error)?
                     .filter(|t| t.revoked_at.is_none())
                     .and_then(|t| {
                         Subject::from_scope(&t.scope).map(|subject| Principal {

@@ -91,6 +91,16 @@ pub const OPTIONS: &[OptionDoc] = &[
         secret: false,
         doc: "How long a job stays claimed by a process that stopped renewing it (killed, stalled) before another process takes it over (seconds). Default 30.",
     },
+    OptionDoc {
+        key: "tls_cert_file",
+        secret: false,
+        doc: "PEM file with the TLS certificate chain (leaf first). With tls_key_file, `serve` speaks HTTPS only (TLS 1.2/1.3, h2 and http/1.1) and sends HSTS; SIGHUP reloads both files. Default: unset (plain HTTP, e.g. behind a TLS-terminating proxy).",
+    },
+    OptionDoc {
+        key: "tls_key_file",
+        secret: false,
+        doc: "PEM file with the private key of tls_cert_file (PKCS#8, PKCS#1 or SEC1). Set both or neither. Default: unset.",
+    },
 ];
 
 /// Errors while loading the configuration.
@@ -186,8 +196,12 @@ pub struct Config {
     pub tree_head_seconds: u64,
     /// How long in-flight requests may run after a shutdown signal.
     pub shutdown_grace_seconds: u64,
-    /// The node's public URL (no trailing slash); `None` means `http://<listen>`.
+    /// The node's public URL (no trailing slash); `None` means `http(s)://<listen>`.
     pub public_base_url: Option<String>,
+    /// TLS certificate chain (PEM); with `tls_key_file`, the server speaks HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key_file: Option<PathBuf>,
     /// Concurrent background-job workers in this process.
     pub job_workers: usize,
     /// Seconds a job's lease lasts without renewal.
@@ -266,6 +280,8 @@ impl Default for Config {
             oidc_providers: Vec::new(),
             job_workers: 2,
             job_lease_seconds: 30,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -290,6 +306,8 @@ struct FileConfig {
     oidc_providers: Vec<OidcProvider>,
     job_workers: Option<u64>,
     job_lease_seconds: Option<u64>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -327,6 +345,18 @@ impl Config {
             config.apply_file(file, &path)?;
         }
         config.apply_env(env)?;
+        if config.tls_cert_file.is_some() != config.tls_key_file.is_some() {
+            let key = if config.tls_cert_file.is_some() {
+                "tls_key_file"
+            } else {
+                "tls_cert_file"
+            };
+            return Err(ConfigError::InvalidValue {
+                key,
+                source_name: "the configuration".into(),
+                message: "set both tls_cert_file and tls_key_file, or neither".into(),
+            });
+        }
         Ok(config)
     }
 
@@ -386,6 +416,12 @@ impl Config {
         }
         if let Some(v) = file.job_lease_seconds {
             self.set("job_lease_seconds", &v.to_string(), &src)?;
+        }
+        if let Some(v) = file.tls_cert_file {
+            self.set("tls_cert_file", &v.display().to_string(), &src)?;
+        }
+        if let Some(v) = file.tls_key_file {
+            self.set("tls_key_file", &v.display().to_string(), &src)?;
         }
         Ok(())
     }
@@ -531,6 +567,17 @@ impl Config {
                 }
                 self.job_lease_seconds = n;
             }
+            "tls_cert_file" | "tls_key_file" => {
+                if value.is_empty() {
+                    return Err(invalid("expected the path of a PEM file".into()));
+                }
+                let path = Some(PathBuf::from(value));
+                if key == "tls_cert_file" {
+                    self.tls_cert_file = path;
+                } else {
+                    self.tls_key_file = path;
+                }
+            }
             _ => return Err(invalid("unknown option".into())),
         }
         Ok(())
@@ -549,9 +596,15 @@ impl Config {
 
     /// The node's public URL, without a trailing slash.
     pub fn base_url(&self) -> String {
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
         self.public_base_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.listen))
+    }
+
+    /// Whether `serve` terminates TLS itself (both `tls_cert_file` and `tls_key_file` set).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
     }
 
     /// Path of the generated master key file (used when `master_key` is not configured).
@@ -589,6 +642,20 @@ impl Config {
                 "tree_head_seconds" => self.tree_head_seconds.to_string(),
                 "job_workers" => self.job_workers.to_string(),
                 "job_lease_seconds" => self.job_lease_seconds.to_string(),
+                "tls_cert_file" | "tls_key_file" => {
+                    let path = if opt.key == "tls_cert_file" {
+                        &self.tls_cert_file
+                    } else {
+                        &self.tls_key_file
+                    };
+                    match path {
+                        Some(p) => toml_str(&p.display().to_string()),
+                        None => {
+                            out.push_str(&format!("# {}\n# {} is not set\n\n", opt.doc, opt.key));
+                            continue;
+                        }
+                    }
+                }
                 _ => continue,
             };
             out.push_str(&format!("# {}\n{} = {}\n\n", opt.doc, opt.key, value));

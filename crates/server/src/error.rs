@@ -346,9 +346,21 @@ pub(crate) fn store_error(err: tillit_store::StoreError) -> ApiError {
         ),
         StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
         StoreError::Refused(why) => ApiError::Conflict(why),
+        other if other.is_storage_full() => ApiError::Unavailable(
+            "the database's disk is full: nothing was written; free disk space, then retry".into(),
+        ),
         other if other.is_unavailable() => {
             ApiError::Unavailable("the database is busy or shutting down; try again".into())
         }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Key-service errors: a store error maps as [`store_error`] does (an unavailable database is a
+/// 503, not a 500); the rest (a key that does not unseal, a bad stored JWK) is a server fault.
+pub(crate) fn key_error(err: crate::keys::KeyError) -> ApiError {
+    match err {
+        crate::keys::KeyError::Store(e) => store_error(e),
         other => ApiError::Internal(other.to_string()),
     }
 }

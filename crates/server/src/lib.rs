@@ -29,6 +29,7 @@ pub mod auth;
 pub mod batches;
 pub mod config;
 pub mod error;
+pub mod headers;
 mod health;
 mod idempotency;
 pub mod jobs;
@@ -43,6 +44,7 @@ mod orgs;
 mod paging;
 pub mod runtime;
 mod state;
+pub mod tls;
 mod tokens_api;
 pub mod tree_heads;
 

@@ -73,18 +73,35 @@ struct Metadata {
 #[derive(Debug, Clone, Default)]
 pub struct OidcCache {
     inner: Arc<Mutex<HashMap<String, (Instant, Metadata)>>>,
-    client: Arc<std::sync::OnceLock<reqwest::Client>>,
+    client: Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl OidcCache {
-    fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(StdDuration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default()
-        })
+    /// The HTTP client for providers; an error (a 503) only if TLS cannot be configured.
+    fn client(&self) -> Result<&reqwest::Client, ApiError> {
+        self.client
+            .get_or_init(|| {
+                // TLS from aws-lc-rs, like the rest of Tillit (no second crypto library),
+                // trusting the Mozilla roots.
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                reqwest::Client::builder()
+                    .timeout(StdDuration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .use_preconfigured_tls(tls)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| ApiError::Unavailable(format!("no HTTP client for OpenID providers: {e}")))
     }
 }
 
@@ -108,7 +125,7 @@ fn upstream(what: &str, e: impl std::fmt::Display) -> ApiError {
 async fn get_json(state: &AppState, url: &str, what: &str) -> Result<Value, ApiError> {
     let r = state
         .oidc
-        .client()
+        .client()?
         .get(url)
         .send()
         .await
@@ -329,7 +346,7 @@ pub async fn callback(
     let redirect = redirect_uri(&state, &p.id);
     let response = state
         .oidc
-        .client()
+        .client()?
         .post(&m.token_endpoint)
         .basic_auth(&p.client_id, Some(p.client_secret.expose()))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -39,6 +39,8 @@ pub enum ServerError {
     Audit(String),
     #[error(transparent)]
     Access(#[from] crate::access::AccessServiceError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -166,6 +168,8 @@ pub struct RunningServer {
     pub bootstrap_token: Option<String>,
     /// The state (store, keys) it runs with.
     pub state: AppState,
+    /// The certificate in use when the server speaks HTTPS.
+    pub tls: Option<Arc<crate::tls::Tls>>,
     shutdown: watch::Sender<bool>,
     http: JoinHandle<Result<(), std::io::Error>>,
     jobs: JoinHandle<()>,
@@ -180,6 +184,20 @@ impl RunningServer {
     /// Asks the server to stop accepting connections; [`RunningServer::stop`] then waits.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+    }
+
+    /// Reads the TLS certificate and key files again (SIGHUP): new handshakes use them. A pair
+    /// that does not load is logged and the one in use stays.
+    pub fn reload_tls(&self) {
+        match &self.tls {
+            None => tracing::info!("SIGHUP: TLS is not configured, nothing to reload"),
+            Some(tls) => match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate and key"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: keeping the TLS certificate in use")
+                }
+            },
+        }
     }
 
     /// Stops the server, bounded in time: it stops accepting, lets in-flight requests finish for
@@ -244,6 +262,11 @@ pub async fn start_with(
 ) -> Result<RunningServer, ServerError> {
     let mut config = config;
     let listen = config.listen;
+    // Before the database: a bad certificate is a start-up error that names the file.
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(Arc::new(crate::tls::Tls::load(cert, key)?)),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(io(format!("cannot listen on {listen}")))?;
@@ -254,7 +277,7 @@ pub async fn start_with(
     config.listen = addr;
     let state = prepare(config).await?;
     let bootstrap_token = bootstrap_if_empty(&state.store).await?;
-    let (shutdown, mut rx_http) = watch::channel(false);
+    let (shutdown, rx_http) = watch::channel(false);
     let (rx_heads, rx_sequencer) = (shutdown.subscribe(), shutdown.subscribe());
     let jobs = {
         let (heads, sequencer) = (state.clone(), state.clone());
@@ -272,18 +295,21 @@ pub async fn start_with(
         shutdown.subscribe(),
     );
     let app = crate::app::build_router_with(state.clone(), extra);
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx_http.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "listening");
+    let http = match &tls {
+        None => spawn_http(listener, app, rx_http),
+        Some(tls) => spawn_http(
+            tls.listen(listener)
+                .map_err(io("cannot read the listening address"))?,
+            app,
+            rx_http,
+        ),
+    };
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
     Ok(RunningServer {
         addr,
         bootstrap_token,
         state,
+        tls,
         shutdown,
         http,
         jobs,
@@ -301,12 +327,41 @@ pub fn job_handlers(state: &AppState) -> crate::jobs::Registry {
     )
 }
 
-/// SIGTERM and SIGINT, registered before the server starts so that no signal is missed.
+/// Serves `app` on `listener` (plain TCP or [`crate::tls::TlsListener`]) until `stop`.
+fn spawn_http<L>(
+    listener: L,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), std::io::Error>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// What a signal asks for.
+enum SignalAction {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP: reload the TLS certificate.
+    Reload,
+}
+
+/// SIGTERM, SIGINT and SIGHUP, registered before the server starts so that no signal is missed.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -317,25 +372,45 @@ impl Signals {
             Ok(Self {
                 term: signal(SignalKind::terminate()).map_err(io("cannot handle SIGTERM"))?,
                 int: signal(SignalKind::interrupt()).map_err(io("cannot handle SIGINT"))?,
+                hup: signal(SignalKind::hangup()).map_err(io("cannot handle SIGHUP"))?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    async fn recv(&mut self) {
+    async fn recv(&mut self) -> SignalAction {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.term.recv() => {},
-            _ = self.int.recv() => {},
+            _ = self.term.recv() => SignalAction::Stop,
+            _ = self.int.recv() => SignalAction::Stop,
+            _ = self.hup.recv() => SignalAction::Reload,
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            SignalAction::Stop
+        }
+    }
+
+    /// The next SIGTERM or SIGINT; SIGHUPs meanwhile reload `server`'s certificate.
+    async fn stop(&mut self, server: Option<&RunningServer>) {
+        loop {
+            match self.recv().await {
+                SignalAction::Stop => return,
+                SignalAction::Reload => {
+                    if let Some(server) = server {
+                        server.reload_tls();
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Runs until SIGTERM/SIGINT, then shuts down gracefully: in-flight requests may finish within
-/// `shutdown_grace_seconds` (a second signal stops at once). `on_start`
+/// `shutdown_grace_seconds` (a second signal stops at once). SIGHUP reloads the TLS certificate
+/// and key. `on_start`
 /// sees the running server (the CLI prints the URL and the one-time token there).
 pub async fn serve(
     config: Config,
@@ -344,14 +419,14 @@ pub async fn serve(
     let mut signals = Signals::register()?;
     let server = start(config).await?;
     on_start(&server);
-    signals.recv().await;
+    signals.stop(Some(&server)).await;
     tracing::info!(
         grace_seconds = server.state.config.shutdown_grace_seconds,
         "shutting down: finishing in-flight requests"
     );
     tokio::select! {
         stopped = server.stop() => stopped,
-        _ = signals.recv() => {
+        () = signals.stop(None) => {
             tracing::warn!("second signal: stopping now");
             Ok(())
         }

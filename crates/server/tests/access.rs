@@ -2090,7 +2090,7 @@ async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: B
     )
     .await;
     let browser = || {
-        reqwest::Client::builder()
+        common::http_client()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()

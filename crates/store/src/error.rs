@@ -103,6 +103,20 @@ impl StoreError {
         }
     }
 
+    /// The database's storage is full: SQLite's `SQLITE_FULL` (13, "database or disk is full",
+    /// also when `max_page_count` is reached) or PostgreSQL's `disk_full` (53100). The statement
+    /// or transaction was rolled back whole; once space returns, the same request succeeds.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                code == "53100" || code.parse::<u32>().is_ok_and(|c| c & 0xff == 13)
+            }
+            _ => false,
+        }
+    }
+
     /// The database could not take the request now (no connection within the timeout, the pool
     /// or the server shutting down, the connection lost, SQLite busy, a PostgreSQL lock or
     /// serialisation conflict): worth a retry, not a fault of the request or of the data.
@@ -118,10 +132,14 @@ impl StoreError {
             Self::Database(sqlx::Error::Database(db)) => {
                 let code = db.code();
                 let code = code.as_deref().unwrap_or("");
-                // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended codes.
+                // SQLite: SQLITE_BUSY (5), SQLITE_LOCKED (6) with their extended codes, and
+                // SQLITE_FULL (13: once space returns, a retry succeeds).
                 // PostgreSQL: connection exceptions (08…), serialisation failure, deadlock,
-                // lock not available, insufficient resources (53…), shutting down (57P0…).
-                let sqlite_busy = code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                // lock not available, insufficient resources (53…, disk full among them),
+                // shutting down (57P0…).
+                let sqlite_busy = code
+                    .parse::<u32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 13));
                 sqlite_busy
                     || code.starts_with("08")
                     || code.starts_with("53")

@@ -239,7 +239,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     tillit_server::serve(config, |server| {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "Tillit listening on http://{}", server.addr);
+        let scheme = if server.tls.is_some() { "https" } else { "http" };
+        let _ = writeln!(out, "Tillit listening on {scheme}://{}", server.addr);
         let _ = writeln!(out, "Data directory: {}", data_dir.display());
         if let Some(token) = &server.bootstrap_token {
             let _ = writeln!(

@@ -201,7 +201,7 @@ impl TestServer {
             .expect("first start bootstraps a token");
         Self {
             backend: backend.name(),
-            client: reqwest::Client::builder()
+            client: http_client()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
@@ -304,4 +304,13 @@ impl Halted {
             schema.drop_now().await;
         }
     }
+}
+
+/// A reqwest client builder. reqwest's rustls is built without a crypto provider (the
+/// workspace uses aws-lc-rs only, never ring), so the process's default provider is installed
+/// first — once; later calls find it in place.
+#[allow(dead_code)]
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
 }
