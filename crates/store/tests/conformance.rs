@@ -131,6 +131,7 @@ conformance!(
     a_log_of_the_previous_layout_migrates_and_verifies,
     a_batch_commits_its_good_writes_and_refuses_its_conflicting_ones,
     many_concurrent_writers_share_commits_and_the_log_verifies,
+    a_tampered_tree_node_is_found_by_the_root_check_or_by_proofs,
 );
 
 #[tokio::test]
@@ -1561,6 +1562,84 @@ mod cases {
                 "{units} writes of 64 concurrent writers took {txs} transactions: no group commit"
             );
         }
+        Ok(())
+    }
+
+    pub async fn a_tampered_tree_node_is_found_by_the_root_check_or_by_proofs(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        use tillit_audit::merkle;
+        for i in 0..13 {
+            create_org(&store, i).await?;
+        }
+        let log = verified_log(&store).await?;
+        let leaves: Vec<[u8; 32]> = log.iter().map(AuditEntry::leaf_hash).collect();
+        let n = leaves.len() as u64;
+        let root = merkle::root(&leaves);
+        // Someone with write access to the database changes a node (the triggers off first).
+        let tamper = |level: i32, idx: i64| {
+            let url = url.clone();
+            let backend = store.backend();
+            async move {
+                let (off, on) = match backend {
+                    Backend::Sqlite => (
+                        "DROP TRIGGER IF EXISTS audit_tree_nodes_no_update",
+                        "SELECT 1",
+                    ),
+                    Backend::Postgres => (
+                        "ALTER TABLE audit_tree_nodes DISABLE TRIGGER audit_tree_nodes_append_only",
+                        "ALTER TABLE audit_tree_nodes ENABLE TRIGGER audit_tree_nodes_append_only",
+                    ),
+                };
+                let sql = [
+                    off.to_owned(),
+                    format!("UPDATE audit_tree_nodes SET hash = $1 WHERE level = {level} AND idx = {idx}"),
+                    on.to_owned(),
+                ];
+                macro_rules! run {
+                    ($pool:expr) => {{
+                        let pool = $pool;
+                        sqlx::query(&sql[0]).execute(&pool).await?;
+                        let changed = sqlx::query(&sql[1])
+                            .bind(vec![0x5au8; 32])
+                            .execute(&pool)
+                            .await?
+                            .rows_affected();
+                        sqlx::query(&sql[2]).execute(&pool).await?;
+                        pool.close().await;
+                        ensure!(changed == 1, "node ({level}, {idx}) is stored");
+                    }};
+                }
+                match backend {
+                    Backend::Sqlite => run!(sqlx::SqlitePool::connect(&url).await?),
+                    Backend::Postgres => run!(sqlx::PgPool::connect(&url).await?),
+                }
+                anyhow::Ok(())
+            }
+        };
+        // 13 = 8 + 4 + 1: the root is made of the stored peaks (3, 0) and (2, 2) and leaf 12.
+        // A node below a peak, (1, 0) = leaves 0..2, is not read for the root: the root still
+        // matches the entries (what `tillit audit verify` compares), but every proof through
+        // the node fails against the signed root — a client checking proofs finds it.
+        tamper(1, 0).await?;
+        ensure!(store.audit_root(n).await? == root, "the root reads only the peaks");
+        let p = store.audit_inclusion_proof(2, n).await?;
+        ensure!(
+            merkle::verify_inclusion(2, n, &p.leaf_hash, &p.path, &root).is_err(),
+            "an inclusion proof through the altered node does not verify against the true root"
+        );
+        let p = store.audit_inclusion_proof(5, n).await?;
+        ensure!(
+            merkle::verify_inclusion(5, n, &p.leaf_hash, &p.path, &root).is_ok(),
+            "a proof that does not use the node still verifies"
+        );
+        // A peak is read for every root: the root no longer matches the entries.
+        tamper(3, 0).await?;
+        ensure!(
+            store.audit_root(n).await? != root,
+            "an altered peak changes the stored root (audit verify's root check)"
+        );
         Ok(())
     }
 }
