@@ -68,30 +68,59 @@ fn stored_rows_verify_to_the_root_the_decoded_entries_give() {
 fn every_edit_of_a_stored_field_is_found_at_its_entry() {
     let log = log(12);
     let at = 7usize; // the edited entry (0-based), seq 8
-    // (what is edited, the edit applied to a copy of the stored row, must verify?)
+                     // (what is edited, the edit applied to a copy of the stored row, must verify?)
     type Edit = fn(&mut StoredEntry<'static>);
     let cases: Vec<(&str, Edit, bool)> = vec![
         ("unchanged", |_| {}, true),
-        ("details re-spelt, same meaning", |s| {
-            s.details = r#"{ "list": [1, "\u00e5", null], "n": 15e-1, "idx": 7, "zone": "B" }"#
-        }, true),
-        ("details changed", |s| s.details = r#"{"idx":7,"list":[1,"å",null],"n":1.5,"zone":"C"}"#, false),
+        (
+            "details re-spelt, same meaning",
+            |s| s.details = r#"{ "list": [1, "\u00e5", null], "n": 15e-1, "idx": 7, "zone": "B" }"#,
+            true,
+        ),
+        (
+            "details changed",
+            |s| s.details = r#"{"idx":7,"list":[1,"å",null],"n":1.5,"zone":"C"}"#,
+            false,
+        ),
         ("details not JSON", |s| s.details = "{", false),
         ("actor", |s| s.actor = "token:9", false),
-        ("org_id removed", |s| s.org_id = None, false),
+        ("org_id added", |s| s.org_id = Some("org-1"), false),
         ("action", |s| s.action = "attestation.revoke", false),
         ("object_id", |s| s.object_id = Some("obj-x"), false),
         ("time", |s| s.time = "2026-12-02T04:00:08.641970Z", false),
-        ("time not canonical", |s| s.time = "2026-12-02T04:00:08.641969+00:00", false),
-        ("time impossible", |s| s.time = "2026-02-30T04:00:08.641969Z", false),
-        ("hash", |s| s.hash = "00000000000000000000000000000000000000000000000000000000000000ff", false),
-        ("hash upper case", |s| s.hash = "ABCDEF0000000000000000000000000000000000000000000000000000000000", false),
-        ("prev_hash", |s| s.prev_hash = "0000000000000000000000000000000000000000000000000000000000000000", false),
+        (
+            "time not canonical",
+            |s| s.time = "2026-12-02T04:00:08.641969+00:00",
+            false,
+        ),
+        (
+            "time impossible",
+            |s| s.time = "2026-02-30T04:00:08.641969Z",
+            false,
+        ),
+        (
+            "hash",
+            |s| s.hash = "00000000000000000000000000000000000000000000000000000000000000ff",
+            false,
+        ),
+        (
+            "hash upper case",
+            |s| s.hash = "ABCDEF0000000000000000000000000000000000000000000000000000000000",
+            false,
+        ),
+        (
+            "prev_hash",
+            |s| s.prev_hash = "0000000000000000000000000000000000000000000000000000000000000000",
+            false,
+        ),
         ("seq", |s| s.seq = 9, false),
     ];
     // The stored texts live for the whole test.
     let log: &'static [(AuditEntry, [String; 4])] = Box::leak(log.into_boxed_slice());
-    assert_eq!(log[at].1[0], "2026-12-02T04:00:08.641969Z", "the case table's time");
+    assert_eq!(
+        log[at].1[0], "2026-12-02T04:00:08.641969Z",
+        "the case table's time"
+    );
     for (what, edit, ok) in cases {
         let mut v = ChainVerifier::new(&[], &[]).unwrap();
         let mut found = None;
@@ -109,7 +138,11 @@ fn every_edit_of_a_stored_field_is_found_at_its_entry() {
             (true, None) => {}
             (false, Some((i, violation))) => {
                 assert_eq!(i, at, "{what}: found at entry {i}: {violation}");
-                assert_eq!(violation.seq, Some(row_seq(what, at)), "{what}: {violation}");
+                assert_eq!(
+                    violation.seq,
+                    Some(row_seq(what, at)),
+                    "{what}: {violation}"
+                );
             }
             (true, Some((i, violation))) => panic!("{what}: refused at {i}: {violation}"),
             (false, None) => panic!("{what}: not detected"),

@@ -300,7 +300,7 @@ fn three_instances_on_one_postgres_run_a_mixed_workload_as_one_installation() {
         &token,
         Some(("application/yaml", ACCESS_MODEL)),
     );
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 201, "{body}");
     let (status, body) = post_json(
         addrs[1],
         "/v1/orgs",
@@ -331,7 +331,7 @@ fn three_instances_on_one_postgres_run_a_mixed_workload_as_one_installation() {
         let (token, org) = (token.clone(), org.clone());
         let other = addrs[(k + 1) % addrs.len()];
         writers.push(std::thread::spawn(move || {
-            let mut fail = |what: &str, status: u16, body: &Value| {
+            let fail = |what: &str, status: u16, body: &Value| {
                 refused.lock().unwrap().push(format!("{what}: {status} {body}"));
             };
             while !stop.load(Ordering::SeqCst) {

@@ -601,7 +601,10 @@ fn sqlite_disk_full_is_a_clear_503_without_corruption_and_heals() {
     // Not ready, and readiness says why (the write lock alone would not have shown it).
     let (status, body) = http(addr, "GET", "/readyz", None, None).unwrap();
     assert_eq!(status, 503, "{body}");
-    let detail = json_value(&body)["detail"].as_str().unwrap_or_default().to_string();
+    let detail = json_value(&body)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(detail.contains("disk is full"), "{body}");
 
     // Space returns: ready again, and writes succeed, without a restart.

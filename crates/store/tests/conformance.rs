@@ -1623,7 +1623,10 @@ mod cases {
         // matches the entries (what `tillit audit verify` compares), but every proof through
         // the node fails against the signed root — a client checking proofs finds it.
         tamper(1, 0).await?;
-        ensure!(store.audit_root(n).await? == root, "the root reads only the peaks");
+        ensure!(
+            store.audit_root(n).await? == root,
+            "the root reads only the peaks"
+        );
         let p = store.audit_inclusion_proof(2, n).await?;
         ensure!(
             merkle::verify_inclusion(2, n, &p.leaf_hash, &p.path, &root).is_err(),
