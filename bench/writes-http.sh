@@ -4,7 +4,7 @@
 #     issuance (POST /v1/orgs/{org}/attestations: status-list index, register row, SD-JWT VC and
 #     TL1 QR — two ES256 signatures — and the audit entry), each with wrk for SECONDS
 #   - SQLite (synchronous=FULL) with group commit, and the same runs with group commit switched
-#     off (TILLIT_SQLITE_GROUP_COMMIT=1: one transaction and one fsync per write) as the
+#     off (SQLITE_GROUP_COMMIT_UNITS=1: one transaction and one fsync per write) as the
 #     same-run baseline
 #   - PostgreSQL on a throwaway cluster started here with durable settings (fsync=on,
 #     synchronous_commit=on, full_page_writes=on — not the CI cluster, which runs fsync=off), with
@@ -140,7 +140,7 @@ if [[ " $backends " == *" sqlite "* ]]; then
   declare -A sq
   for mode in grouped single; do
     env_mode=()
-    [ "$mode" = single ] && env_mode=(TILLIT_SQLITE_GROUP_COMMIT=1)
+    [ "$mode" = single ] && env_mode=(SQLITE_GROUP_COMMIT_UNITS=1)
     start_server "sqlite-$mode" TILLIT_DATA_DIR="$work/sqlite-$mode/data" "${env_mode[@]}"
     setup_org "$url"
     # Warm-up: connections, caches, the allocator.

@@ -20,9 +20,9 @@ const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 const READERS: u32 = 4;
 /// Units of work one write transaction takes at most (group commit, see `Db::write`).
 const GROUP_COMMIT_UNITS: usize = 128;
-/// Overrides [`GROUP_COMMIT_UNITS`] (for benchmarks: `1` runs every write in a transaction of
+/// Overrides [`GROUP_COMMIT_UNITS`] (not a `TILLIT_` option, which the configuration would refuse; for benchmarks: `1` runs every write in a transaction of
 /// its own, the behaviour before group commit).
-pub(crate) const GROUP_COMMIT_ENV: &str = "TILLIT_SQLITE_GROUP_COMMIT";
+pub(crate) const GROUP_COMMIT_ENV: &str = "SQLITE_GROUP_COMMIT_UNITS";
 
 /// Opens (creating it with `?mode=rwc`) the database at `url` (`sqlite://PATH...`) and runs
 /// pending migrations.
