@@ -147,6 +147,115 @@ impl AuditEntry {
     }
 }
 
+/// An entry as a store keeps it: every field as its stored text, borrowed from the row. A verifier
+/// of millions of entries checks these directly ([`crate::ChainVerifier::push_stored`]) instead
+/// of decoding each row into an [`AuditEntry`] (allocating strings and parsing `details` into a
+/// JSON tree only to write it out again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredEntry<'a> {
+    /// `seq`.
+    pub seq: u64,
+    /// `time` as stored ([`format_time`]'s form).
+    pub time: &'a str,
+    /// `actor`.
+    pub actor: &'a str,
+    /// `org_id`.
+    pub org_id: Option<&'a str>,
+    /// `action`.
+    pub action: &'a str,
+    /// `object_id`.
+    pub object_id: Option<&'a str>,
+    /// `details` as stored JSON text (a store writes [`crate::canonical_json`]; other JSON text
+    /// that means the same is accepted too, at the cost of parsing it).
+    pub details: &'a str,
+    /// `prev_hash`, 64 lower-case hex digits.
+    pub prev_hash: &'a str,
+    /// `hash`, 64 lower-case hex digits.
+    pub hash: &'a str,
+}
+
+impl StoredEntry<'_> {
+    /// The hash over the stored texts, taking `details` as the canonical JSON text it should be
+    /// (equal to [`AuditEntry::compute_hash`] of the decoded entry exactly when it is).
+    pub(crate) fn hash_as_stored(&self, prev_hash: &[u8; 32], buf: &mut Vec<u8>) -> [u8; 32] {
+        encode_fields(
+            buf,
+            self.seq,
+            self.time,
+            self.actor,
+            self.org_id,
+            self.action,
+            self.object_id,
+            self.details,
+            prev_hash,
+        );
+        tillit_crypto::sha256(buf)
+    }
+}
+
+/// The canonical encoding of the given field texts into `out` (cleared first).
+#[allow(clippy::too_many_arguments)]
+fn encode_fields(
+    out: &mut Vec<u8>,
+    seq: u64,
+    time: &str,
+    actor: &str,
+    org_id: Option<&str>,
+    action: &str,
+    object_id: Option<&str>,
+    details: &str,
+    prev_hash: &[u8; 32],
+) {
+    out.clear();
+    put_str(out, ENTRY_ENCODING_TAG);
+    out.extend_from_slice(&seq.to_be_bytes());
+    put_str(out, time);
+    put_str(out, actor);
+    put_opt(out, org_id);
+    put_str(out, action);
+    put_opt(out, object_id);
+    put_str(out, details);
+    out.extend_from_slice(prev_hash);
+}
+
+/// [`parse_time`] without chrono's general parser for the one form [`format_time`] writes
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`); anything else goes to [`parse_time`], so the two accept
+/// exactly the same texts.
+pub(crate) fn parse_time_fast(text: &str) -> Result<DateTime<Utc>, AuditError> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    }
+    let b = text.as_bytes();
+    let fast = (|| {
+        if b.len() != 27
+            || b.get(4) != Some(&b'-')
+            || b.get(7) != Some(&b'-')
+            || b.get(10) != Some(&b'T')
+            || b.get(13) != Some(&b':')
+            || b.get(16) != Some(&b':')
+            || b.get(19) != Some(&b'.')
+            || b.get(26) != Some(&b'Z')
+        {
+            return None;
+        }
+        let year = i32::try_from(num(b.get(0..4)?)?).ok()?;
+        let date = chrono::NaiveDate::from_ymd_opt(year, num(b.get(5..7)?)?, num(b.get(8..10)?)?)?;
+        let time = date.and_hms_micro_opt(
+            num(b.get(11..13)?)?,
+            num(b.get(14..16)?)?,
+            num(b.get(17..19)?)?,
+            num(b.get(20..26)?)?,
+        )?;
+        Some(time.and_utc())
+    })();
+    match fast {
+        Some(t) => Ok(t),
+        None => parse_time(text),
+    }
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_be_bytes());
     out.extend_from_slice(s.as_bytes());

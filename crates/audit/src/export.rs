@@ -31,10 +31,12 @@ use serde_json::Value;
 use thiserror::Error;
 use tillit_crypto::{SigningKey, VerifyingKey};
 
+use crate::entry::parse_time_fast;
 use crate::merkle::TreeBuilder;
 use crate::tree_head::{check_signature, find_key, signing_text};
 use crate::{
-    format_time, jcs, parse_hash, parse_time, AuditEntry, AuditError, TreeHead, GENESIS_HASH,
+    format_time, jcs, parse_hash, parse_time, AuditEntry, AuditError, StoredEntry, TreeHead,
+    GENESIS_HASH,
 };
 
 /// First line of the export end's signing input.
@@ -381,6 +383,55 @@ impl Chain {
         self.prev_hash = e.hash;
         self.tree.push_leaf_hash(e.leaf_hash());
         self.last_time = Some(e.time);
+        Ok(())
+    }
+
+    /// [`Chain::append`] for an entry as stored: the hash is taken over the stored texts
+    /// (`details` as the canonical JSON text a store writes); only when that does not match is
+    /// `details` parsed and canonicalised, so stored JSON that is not in canonical form but means
+    /// the same still verifies, exactly as through [`AuditEntry`].
+    fn append_stored(&mut self, e: &StoredEntry<'_>) -> Result<(), String> {
+        let expected = self.count.saturating_add(1);
+        if e.seq != expected {
+            return Err(if e.seq < expected {
+                format!("expected seq {expected} but found seq {}: an entry was inserted, duplicated or moved here", e.seq)
+            } else if e.seq == expected.saturating_add(1) {
+                format!("expected seq {expected} but found seq {}: entry {expected} is missing (deleted or moved)", e.seq)
+            } else {
+                format!(
+                    "expected seq {expected} but found seq {}: entries {expected} to {} are missing (deleted or moved)",
+                    e.seq,
+                    e.seq - 1
+                )
+            });
+        }
+        let prev_hash = parse_hash("prev_hash", e.prev_hash).map_err(|err| err.to_string())?;
+        let hash = parse_hash("hash", e.hash).map_err(|err| err.to_string())?;
+        let time = parse_time_fast(e.time).map_err(|err| err.to_string())?;
+        if prev_hash != self.prev_hash {
+            return Err(format!(
+                "prev_hash is not the hash of entry {}: the chain is broken here (an entry was altered, deleted or inserted)",
+                self.count
+            ));
+        }
+        if e.hash_as_stored(&prev_hash, &mut self.buf) != hash {
+            // Details stored in another JSON spelling: canonicalise and hash again.
+            let canonical = serde_json::from_str::<Value>(e.details)
+                .map(|v| jcs::canonical(&v))
+                .ok();
+            let again = canonical.filter(|c| c != e.details).map(|c| {
+                StoredEntry { details: &c, ..*e }.hash_as_stored(&prev_hash, &mut self.buf)
+            });
+            if again != Some(hash) {
+                return Err(
+                    "hash does not match the entry's contents: the entry was altered".to_owned(),
+                );
+            }
+        }
+        self.count = expected;
+        self.prev_hash = hash;
+        self.tree.push_leaf_hash(crate::merkle::leaf_hash(&hash));
+        self.last_time = Some(time);
         Ok(())
     }
 
@@ -745,6 +796,18 @@ impl<'a> ChainVerifier<'a> {
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), Violation> {
         self.line = self.line.saturating_add(1);
         self.chain.append(e).map_err(|reason| Violation {
+            line: self.line,
+            seq: Some(e.seq),
+            reason,
+        })?;
+        self.check_heads_here()
+    }
+
+    /// The next entry of the log, as stored ([`StoredEntry`]): the same checks as
+    /// [`ChainVerifier::push`] without decoding the entry first.
+    pub fn push_stored(&mut self, e: &StoredEntry<'_>) -> Result<(), Violation> {
+        self.line = self.line.saturating_add(1);
+        self.chain.append_stored(e).map_err(|reason| Violation {
             line: self.line,
             seq: Some(e.seq),
             reason,

@@ -65,7 +65,8 @@ mod pseudonym;
 mod tree_head;
 
 pub use entry::{
-    format_time, parse_hash, parse_time, AuditEntry, AuditEvent, ENTRY_ENCODING_TAG, GENESIS_HASH,
+    format_time, parse_hash, parse_time, AuditEntry, AuditEvent, StoredEntry, ENTRY_ENCODING_TAG,
+    GENESIS_HASH,
 };
 pub use error::AuditError;
 pub use export::{verify_chain, verify_export, ChainVerifier, ExportSummary, Summary, Violation};

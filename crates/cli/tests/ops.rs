@@ -598,9 +598,19 @@ fn sqlite_disk_full_is_a_clear_503_without_corruption_and_heals() {
     assert_eq!(full, 5, "the disk never filled up");
     let (status, _) = http(addr, "GET", "/healthz", None, None).unwrap();
     assert_eq!(status, 200);
+    // Not ready, and readiness says why (the write lock alone would not have shown it).
+    let (status, body) = http(addr, "GET", "/readyz", None, None).unwrap();
+    assert_eq!(status, 503, "{body}");
+    let detail = json_value(&body)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("disk is full"), "{body}");
 
-    // Space returns: writes succeed again, without a restart.
+    // Space returns: ready again, and writes succeed, without a restart.
     std::fs::remove_file(&filler).unwrap();
+    let (status, body) = http(addr, "GET", "/readyz", None, None).unwrap();
+    assert_eq!(status, 200, "{body}");
     let (status, body) = http(
         addr,
         "POST",

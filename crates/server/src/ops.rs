@@ -231,7 +231,11 @@ pub async fn verify_store(store: &Store) -> Result<AuditVerdict, ServerError> {
             Stop::Store(e)
         }
     }
-    match for_each_entry(store, |e| verifier.push(&e).map_err(Stop::Bad)).await {
+    // The rows as stored, not decoded into entries: no allocation or JSON parsing per entry.
+    match store
+        .for_each_stored_audit_entry(|e| verifier.push_stored(e).map_err(Stop::Bad))
+        .await
+    {
         Ok(_) => {}
         Err(Stop::Bad(v)) => return Ok(broken(v)),
         Err(Stop::Store(e)) => return Err(e.into()),

@@ -75,6 +75,16 @@ pub async fn sign_pending(
     state: &AppState,
     min_new: u64,
 ) -> Result<Option<TreeHeadRecord>, TreeHeadError> {
+    sign_pending_spaced(state, min_new, chrono::Duration::zero()).await
+}
+
+/// [`sign_pending`], and only if the latest head (signed by any instance on the database) is at
+/// least `min_age` old: several instances sign one head per interval between them.
+async fn sign_pending_spaced(
+    state: &AppState,
+    min_new: u64,
+    min_age: chrono::Duration,
+) -> Result<Option<TreeHeadRecord>, TreeHeadError> {
     let count = state.store.audit_count().await?;
     let signed = state
         .store
@@ -89,24 +99,40 @@ pub async fn sign_pending(
         .active(Scope::Installation, AUDIT_KEY_PURPOSE)
         .await?
         .ok_or_else(|| TreeHeadError::Sign("no active audit key".into()))?;
-    let head = sign_tree_head(&state.store, &key, count, Utc::now()).await?;
-    tracing::info!(tree_size = head.tree_size, "signed audit tree head");
-    Ok(Some(head))
+    let root = state.store.audit_root(count).await?;
+    let head = TreeHead::sign(count, root, Utc::now(), &key)
+        .map_err(|e| TreeHeadError::Sign(e.to_string()))?;
+    let record = to_record(head);
+    // The decision is taken again under the store's lock: another instance may have signed
+    // meanwhile.
+    if !state
+        .store
+        .insert_tree_head_if(record.clone(), min_new, min_age)
+        .await?
+    {
+        return Ok(None);
+    }
+    tracing::info!(tree_size = record.tree_size, "signed audit tree head");
+    Ok(Some(record))
 }
 
 /// The job: runs until `shutdown` turns true, then signs what is pending and returns.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let every_n = state.config.tree_head_entries.max(1);
     let period = Duration::from_secs(state.config.tree_head_seconds.max(1));
+    let spacing =
+        chrono::Duration::from_std(period.mul_f64(0.9)).unwrap_or(chrono::Duration::zero());
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let min_new = tokio::select! {
-            _ = ticker.tick() => 1,
-            _ = state.audit_written.notified() => every_n,
+        // On the timer: a head unless any instance signed one within this interval (a little
+        // slack for the ticks' jitter); on a count of new entries: whatever its age.
+        let (min_new, min_age) = tokio::select! {
+            _ = ticker.tick() => (1, spacing),
+            _ = state.audit_written.notified() => (every_n, chrono::Duration::zero()),
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        if let Err(e) = sign_pending(&state, min_new).await {
+        if let Err(e) = sign_pending_spaced(&state, min_new, min_age).await {
             tracing::warn!(error = %e, "could not sign an audit tree head; will retry");
         }
     }

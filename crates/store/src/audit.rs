@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tillit_audit::merkle::{self, NodeId, TreeBuilder};
-use tillit_audit::{AuditEntry, AuditError, AuditEvent, GENESIS_HASH};
+use tillit_audit::{AuditEntry, AuditError, AuditEvent, StoredEntry, GENESIS_HASH};
 use tokio::sync::Notify;
 
 use crate::db::{query, Db, On, Row, Tx};
@@ -128,6 +128,17 @@ pub trait AuditRepo {
         head: TreeHeadRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores `head` only if, under the sequencer lock (one decision at a time, also across
+    /// processes on one database), the latest stored head covers at least `min_new` fewer
+    /// entries and was signed at least `min_age` before `head` — so that several instances on
+    /// one database sign one head per interval, not one each. Returns whether it was stored.
+    fn insert_tree_head_if(
+        &self,
+        head: TreeHeadRecord,
+        min_new: u64,
+        min_age: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The tree head with the largest tree size, if any.
     fn latest_tree_head(
         &self,
@@ -179,6 +190,8 @@ const PENDING_COLS: &str = "time, actor, org_id, action, object_id, details";
 const NODES: &str = "audit_tree_nodes";
 const SEQUENCER: &str = "audit_sequencer";
 
+/// Entries per page of [`Store::for_each_stored_audit_entry`].
+const STORED_PAGE: u64 = 20_000;
 /// Pending entries one sequencer transaction integrates at most.
 const SEQUENCE_BATCH: usize = 1000;
 /// Rows per multi-row INSERT or per IN list (at most 9 values a row: well below either
@@ -592,6 +605,53 @@ impl Store {
         Ok(total)
     }
 
+    /// Feeds every entry of the log, in seq order, to `each` as stored — its columns' text
+    /// borrowed from the row ([`StoredEntry`]), nothing decoded — reading pages of
+    /// [`STORED_PAGE`] rows; first sequences what is pending. Stops at the first error of
+    /// `each`. Returns how many entries were fed. This is what `tillit audit verify` reads the
+    /// log with: no allocation and no JSON parsing per entry.
+    pub async fn for_each_stored_audit_entry<E: From<StoreError>>(
+        &self,
+        mut each: impl FnMut(&StoredEntry<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        self.sequence_audit().await?;
+        let mut from = 1i64;
+        let mut count = 0u64;
+        loop {
+            let rows = query(
+                ENTRIES,
+                format!(
+                    "SELECT {ENTRY_COLS} FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"
+                ),
+            )
+            .int(from)
+            .count(STORED_PAGE)?
+            .fetch_all(self.db.read())
+            .await?;
+            for row in &rows {
+                let seq = row.int_at(0)?;
+                let entry = StoredEntry {
+                    seq: u64::try_from(seq)
+                        .map_err(|_| StoreError::corrupt(ENTRIES, format!("seq {seq}")))?,
+                    time: row.str_at(1)?,
+                    actor: row.str_at(2)?,
+                    org_id: row.opt_str_at(3)?,
+                    action: row.str_at(4)?,
+                    object_id: row.opt_str_at(5)?,
+                    details: row.str_at(6)?,
+                    prev_hash: row.str_at(7)?,
+                    hash: row.str_at(8)?,
+                };
+                each(&entry)?;
+                count += 1;
+                from = seq.saturating_add(1);
+            }
+            if (rows.len() as u64) < STORED_PAGE {
+                return Ok(count);
+            }
+        }
+    }
+
     /// Notified after every commit that left audit entries pending: the server's sequencer
     /// task waits on it.
     pub fn audit_pending_signal(&self) -> Arc<Notify> {
@@ -796,6 +856,52 @@ impl AuditRepo for Store {
                     .await
                     .map_err(|e| e.on_write("tree head"))?;
                     Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn insert_tree_head_if(
+        &self,
+        head: TreeHeadRecord,
+        min_new: u64,
+        min_age: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.lock_audit_sequencer().await?;
+                    let latest = query(
+                        HEADS,
+                        format!("SELECT {HEAD_COLS} FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1"),
+                    )
+                    .fetch_optional(tx.on())
+                    .await?
+                    .as_ref()
+                    .map(head_from_row)
+                    .transpose()?;
+                    if let Some(latest) = latest {
+                        let grown = head.tree_size.saturating_sub(latest.tree_size);
+                        if head.tree_size <= latest.tree_size
+                            || grown < min_new
+                            || head.timestamp - latest.timestamp < min_age
+                        {
+                            return Ok(false);
+                        }
+                    }
+                    query(
+                        HEADS,
+                        format!("INSERT INTO audit_tree_heads ({HEAD_COLS}) VALUES ($1, $2, $3, $4, $5)"),
+                    )
+                    .count(head.tree_size)?
+                    .text(hex::encode(head.root_hash))
+                    .text(tillit_audit::format_time(&head.timestamp))
+                    .text(&head.key_id)
+                    .bytes(head.signature)
+                    .execute(tx.on())
+                    .await
+                    .map_err(|e| e.on_write("tree head"))?;
+                    Ok(true)
                 })
             })
             .await

@@ -167,6 +167,12 @@ impl Store {
         self.db.check_writable(bound).await
     }
 
+    /// SQLite's group commit so far: write transactions committed, and the units of work
+    /// (writes) they held; their ratio is the mean batch size. PostgreSQL: `(0, 0)`.
+    pub fn group_commits(&self) -> (u64, u64) {
+        self.db.group_commits()
+    }
+
     /// SQLite: writes a consistent copy of the live database to `path` (must not exist).
     /// PostgreSQL: [`StoreError::Unsupported`]; use `pg_dump`.
     pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {

@@ -23,5 +23,5 @@ pub(crate) async fn connect(url: &str) -> Result<Db, StoreError> {
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
-    Ok(Db::new(Pools::Postgres { pool }))
+    Ok(Db::new(Pools::Postgres { pool }, 1))
 }

@@ -129,6 +129,9 @@ conformance!(
     the_sequencer_keeps_one_gapless_chain_under_many_writers,
     two_stores_on_one_database_write_and_sequence_concurrently,
     a_log_of_the_previous_layout_migrates_and_verifies,
+    a_batch_commits_its_good_writes_and_refuses_its_conflicting_ones,
+    many_concurrent_writers_share_commits_and_the_log_verifies,
+    a_tampered_tree_node_is_found_by_the_root_check_or_by_proofs,
 );
 
 #[tokio::test]
@@ -1419,6 +1422,251 @@ mod cases {
         }
         Ok(())
     }
+
+    pub async fn a_batch_commits_its_good_writes_and_refuses_its_conflicting_ones(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        // 16 organisation numbers, each created three times at once: one of each three wins,
+        // the other two are conflicts — inside the same batches on SQLite (the writer is held
+        // while they queue), each rolled back to its own savepoint.
+        let before = store.group_commits();
+        let audit_before = store.audit_count().await?;
+        let hold = hold_sqlite_write_lock(&store, &url).await?;
+        let tasks: Vec<_> = (0..48u32)
+            .map(|k| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let i = k % 16;
+                    let mut org = new_org(i);
+                    org.name = format!("Kommun {i} attempt {k}");
+                    let ev = event("org.create", Some(org.id), &org.id.to_string());
+                    let id = org.id;
+                    match store.create_org(org, ev, t(1), None).await {
+                        Ok(_) => Ok(Some((i, id))),
+                        Err(StoreError::Conflict { .. }) => Ok(None),
+                        Err(e) => Err(anyhow::Error::from(e).context(format!("attempt {k}"))),
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if let Some(release) = hold {
+            let _ = release.send(());
+        }
+        let mut won = Vec::new();
+        for task in tasks {
+            if let Some(w) = task.await?? {
+                won.push(w);
+            }
+        }
+        won.sort_unstable_by_key(|(i, _)| *i);
+        let numbers: Vec<u32> = won.iter().map(|(i, _)| *i).collect();
+        ensure!(
+            numbers == (0..16).collect::<Vec<_>>(),
+            "exactly one creation per number succeeds: {numbers:?}"
+        );
+        // Exactly the winners are stored and audited, once each.
+        let log = verified_log(&store).await?;
+        let new_entries = &log[audit_before as usize..];
+        let mut audited: Vec<String> = new_entries
+            .iter()
+            .filter_map(|e| e.object_id.clone())
+            .collect();
+        audited.sort_unstable();
+        let mut want: Vec<String> = won.iter().map(|(_, id)| id.to_string()).collect();
+        want.sort_unstable();
+        ensure!(audited == want, "the audit log holds exactly the winners");
+        for (_, id) in &won {
+            ensure!(store.get_org(*id).await?.is_some(), "org {id} is stored");
+        }
+        let after = store.group_commits();
+        if store.backend() == Backend::Sqlite {
+            let (txs, units) = (after.0 - before.0, after.1 - before.1);
+            ensure!(units == 48, "{units} units committed, want 48");
+            ensure!(txs <= 4, "48 queued writes took {txs} transactions");
+        }
+        Ok(())
+    }
+
+    pub async fn many_concurrent_writers_share_commits_and_the_log_verifies(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        // 64 writers × 8 writes (organisations, tokens, plain audit notes), the SQLite writer
+        // held at the start so the first writes pile up: every acknowledged write is stored and
+        // in the log exactly once, and the log verifies.
+        const WRITERS: u32 = 64;
+        const EACH: u32 = 8;
+        let before = store.group_commits();
+        let hold = hold_sqlite_write_lock(&store, &url).await?;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    for j in 0..EACH {
+                        let i = w * EACH + j;
+                        let object = match j % 3 {
+                            0 => {
+                                let org = new_org(i);
+                                let ev = event("org.create", Some(org.id), &format!("w{i}"));
+                                store.create_org(org, ev, t(2), None).await?;
+                                format!("w{i}")
+                            }
+                            1 => {
+                                let ev = event("token.create", None, &format!("w{i}"));
+                                let mut token = new_token(None, 0);
+                                token.token_hash = [0xab; 32];
+                                token.token_hash[..4].copy_from_slice(&i.to_be_bytes());
+                                store.create_api_token(token, ev, t(3)).await?;
+                                format!("w{i}")
+                            }
+                            _ => {
+                                store
+                                    .append_audit(event("audit.note", None, &format!("w{i}")), t(4))
+                                    .await?;
+                                format!("w{i}")
+                            }
+                        };
+                        acked.push(object);
+                    }
+                    anyhow::Ok(acked)
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Some(release) = hold {
+            let _ = release.send(());
+        }
+        let mut acked = Vec::new();
+        for w in writers {
+            acked.extend(w.await??);
+        }
+        let log = verified_log(&store).await?;
+        let mut objects: Vec<String> = log.iter().filter_map(|e| e.object_id.clone()).collect();
+        objects.sort_unstable();
+        acked.sort_unstable();
+        ensure!(
+            objects == acked,
+            "{} entries for {} acknowledged writes (lost or duplicated)",
+            objects.len(),
+            acked.len()
+        );
+        if store.backend() == Backend::Sqlite {
+            let after = store.group_commits();
+            let (txs, units) = (after.0 - before.0, after.1 - before.1);
+            ensure!(units == u64::from(WRITERS * EACH), "{units} units");
+            ensure!(
+                txs < units / 2,
+                "{units} writes of 64 concurrent writers took {txs} transactions: no group commit"
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn a_tampered_tree_node_is_found_by_the_root_check_or_by_proofs(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        use tillit_audit::merkle;
+        for i in 0..13 {
+            create_org(&store, i).await?;
+        }
+        let log = verified_log(&store).await?;
+        let leaves: Vec<[u8; 32]> = log.iter().map(AuditEntry::leaf_hash).collect();
+        let n = leaves.len() as u64;
+        let root = merkle::root(&leaves);
+        // Someone with write access to the database changes a node (the triggers off first).
+        let tamper = |level: i32, idx: i64| {
+            let url = url.clone();
+            let backend = store.backend();
+            async move {
+                let (off, on) = match backend {
+                    Backend::Sqlite => (
+                        "DROP TRIGGER IF EXISTS audit_tree_nodes_no_update",
+                        "SELECT 1",
+                    ),
+                    Backend::Postgres => (
+                        "ALTER TABLE audit_tree_nodes DISABLE TRIGGER audit_tree_nodes_append_only",
+                        "ALTER TABLE audit_tree_nodes ENABLE TRIGGER audit_tree_nodes_append_only",
+                    ),
+                };
+                let sql = [
+                    off.to_owned(),
+                    format!("UPDATE audit_tree_nodes SET hash = $1 WHERE level = {level} AND idx = {idx}"),
+                    on.to_owned(),
+                ];
+                macro_rules! run {
+                    ($pool:expr) => {{
+                        let pool = $pool;
+                        sqlx::query(&sql[0]).execute(&pool).await?;
+                        let changed = sqlx::query(&sql[1])
+                            .bind(vec![0x5au8; 32])
+                            .execute(&pool)
+                            .await?
+                            .rows_affected();
+                        sqlx::query(&sql[2]).execute(&pool).await?;
+                        pool.close().await;
+                        ensure!(changed == 1, "node ({level}, {idx}) is stored");
+                    }};
+                }
+                match backend {
+                    Backend::Sqlite => run!(sqlx::SqlitePool::connect(&url).await?),
+                    Backend::Postgres => run!(sqlx::PgPool::connect(&url).await?),
+                }
+                anyhow::Ok(())
+            }
+        };
+        // 13 = 8 + 4 + 1: the root is made of the stored peaks (3, 0) and (2, 2) and leaf 12.
+        // A node below a peak, (1, 0) = leaves 0..2, is not read for the root: the root still
+        // matches the entries (what `tillit audit verify` compares), but every proof through
+        // the node fails against the signed root — a client checking proofs finds it.
+        tamper(1, 0).await?;
+        ensure!(
+            store.audit_root(n).await? == root,
+            "the root reads only the peaks"
+        );
+        let p = store.audit_inclusion_proof(2, n).await?;
+        ensure!(
+            merkle::verify_inclusion(2, n, &p.leaf_hash, &p.path, &root).is_err(),
+            "an inclusion proof through the altered node does not verify against the true root"
+        );
+        let p = store.audit_inclusion_proof(5, n).await?;
+        ensure!(
+            merkle::verify_inclusion(5, n, &p.leaf_hash, &p.path, &root).is_ok(),
+            "a proof that does not use the node still verifies"
+        );
+        // A peak is read for every root: the root no longer matches the entries.
+        tamper(3, 0).await?;
+        ensure!(
+            store.audit_root(n).await? != root,
+            "an altered peak changes the stored root (audit verify's root check)"
+        );
+        Ok(())
+    }
+}
+
+/// SQLite: holds the database's write lock from a connection of its own (another process, in
+/// effect) until the returned sender fires, so that the store's writes queue up meanwhile and
+/// commit in batches afterwards. PostgreSQL: nothing to hold (writes run concurrently anyway).
+async fn hold_sqlite_write_lock(
+    store: &Store,
+    url: &str,
+) -> Result<Option<tokio::sync::oneshot::Sender<()>>> {
+    use sqlx::Connection as _;
+    if store.backend() != Backend::Sqlite {
+        return Ok(None);
+    }
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = released.await;
+        let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+        let _ = conn.close().await;
+    });
+    Ok(Some(release))
 }
 
 /// A new database of the same backend as `url`, migrated only up to 0004 (the previous
