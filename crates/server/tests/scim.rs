@@ -203,7 +203,7 @@ async fn users_are_provisioned_filtered_patched_and_deactivated(backend: Backend
             json!({"displayName": "Barbara Jensen", "externalId": "e-1"}),
         )
         .await;
-    let js = c
+    let _js = c
         .create_user("jsmith", json!({"displayName": "John Smith"}))
         .await;
     let ak = c.create_user("akarlsen", json!({"active": false})).await;
@@ -597,7 +597,7 @@ async fn users_are_provisioned_filtered_patched_and_deactivated(backend: Backend
 
     // Each change is a document version with its audit entry, naming the provisioning user.
     let (_, page) = c.s.get_json("/v1/audit/entries?limit=200").await;
-    let actions: Vec<(String, String)> = page["entries"]
+    let actions: Vec<(String, String)> = page["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -687,14 +687,19 @@ async fn groups_carry_role_assignments_to_their_members(backend: Backend) {
             .map(|(u, a)| ((*u).to_owned(), *a))
             .collect::<Vec<_>>()
     };
-    let decide = |users: Vec<(String, bool)>| async {
+    let cr = &c;
+    let decide = |users: Vec<(String, bool)>| async move {
         let mut got = Vec::new();
         for (u, _) in &users {
-            got.push((u.clone(), c.allowed(u, "read").await));
+            got.push((u.clone(), cr.allowed(u, "read").await));
         }
         got
     };
-    let want = expect(&[(&u1, true), (&u2, true), (&u3, false)]);
+    let want = expect(&[
+        (u1.as_str(), true),
+        (u2.as_str(), true),
+        (u3.as_str(), false),
+    ]);
     assert_eq!(decide(want.clone()).await, want, "{b}: after adding u2");
 
     // Leaving the group ends the assignment (kept, with its end); the others keep theirs.
@@ -706,7 +711,7 @@ async fn groups_carry_role_assignments_to_their_members(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{b}: {v}");
     assert_eq!(v["members"].as_array().unwrap().len(), 1, "{b}: {v}");
-    let want = expect(&[(&u1, false), (&u2, true)]);
+    let want = expect(&[(u1.as_str(), false), (u2.as_str(), true)]);
     assert_eq!(decide(want.clone()).await, want, "{b}: after u1 left");
     let doc = c.export().await;
     let of = |user: &str| {
