@@ -17,3 +17,6 @@ if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils
 fi
 pdftotext -v 2>&1 | head -n 1
+# PyPI scim2-tester for the SCIM provisioning interop test (crates/server/tests/scim.rs).
+python3 -m pip install --quiet --disable-pip-version-check -r interop/scim/requirements.txt
+python3 -c 'import scim2_tester, httpx2; print("scim2-tester ready")'

@@ -52,6 +52,97 @@ pub struct Document {
     /// Rights to assign roles (retten til at tildele brugerrolle).
     #[serde(default)]
     pub assign_rights: Vec<AssignRight>,
+    /// What provisioning (SCIM 2.0) keeps beside the model: its users' and groups' attributes
+    /// the model has no place for. The model itself ignores it; the users, persons and
+    /// assignments provisioning makes are ordinary entries of the sections above.
+    #[serde(default, skip_serializing_if = "Provisioning::is_empty")]
+    pub provisioning: Provisioning,
+}
+
+/// Provisioning state: one entry per user and group made through SCIM.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provisioning {
+    /// Provisioned users (each names a user of `users`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<ProvisionedUser>,
+    /// Provisioned groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<ProvisionedGroup>,
+}
+
+impl Provisioning {
+    /// Nothing provisioned.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// A user made through SCIM: the model's user `id` (its person has the same id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionedUser {
+    /// The user's id in `users` (and its person's in `persons`); the SCIM resource id.
+    pub id: String,
+    /// SCIM `userName`: unique among provisioned users that are not deleted, ignoring case.
+    pub user_name: String,
+    /// SCIM `externalId`: the provisioning client's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// `active` as the client last set it (absent: not said, which means active). A user whose
+    /// virkningsperiode has ended is inactive whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// When it was provisioned.
+    pub created: Timestamp,
+    /// When SCIM last changed it.
+    pub last_modified: Timestamp,
+    /// When it was deleted through SCIM (the user, ended, stays in the model for history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Timestamp>,
+}
+
+/// A group made through SCIM: its members are assigned the group's `roles`, limited by its
+/// `restrictions`, each membership one assignment of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionedGroup {
+    /// The SCIM resource id.
+    pub id: String,
+    /// SCIM `displayName`.
+    pub display_name: String,
+    /// SCIM `externalId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The roles every member is assigned. Set by an access administrator in the document,
+    /// never through SCIM (a directory must not decide which rights its groups carry).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Where those assignments apply (none: everywhere).
+    #[serde(default)]
+    pub restrictions: Vec<UserRoleRestriction>,
+    /// The members.
+    #[serde(default)]
+    pub members: Vec<GroupMember>,
+    /// When it was provisioned.
+    pub created: Timestamp,
+    /// When SCIM last changed it.
+    pub last_modified: Timestamp,
+    /// When it was deleted through SCIM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Timestamp>,
+}
+
+/// One member of a provisioned group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMember {
+    /// The member's user id.
+    pub user: String,
+    /// The open assignment of the group's roles to this member, if any (none while the group
+    /// has no roles or the user is inactive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<String>,
 }
 
 /// Largest document accepted by [`Document::parse`] (bytes); larger ones are refused before

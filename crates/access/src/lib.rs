@@ -44,6 +44,7 @@ mod document;
 mod error;
 pub mod generate;
 mod model;
+pub mod scim;
 mod time;
 
 pub use admin::{AssignmentCheck, SodViolation};
@@ -51,9 +52,9 @@ pub use calendar::Calendar;
 pub use decide::{CheckRequest, Decision, EffectiveGrant, EffectiveRight, Exercise, Scope, Via};
 pub use document::{
     AccessRight, AccessRule, Amount, AssignRight, AttestationIssuer, AttestationKind,
-    Classification, Document, IssuerKind, ItSystem, Organisation, Person, Ref, RuleKind, ScopeKind,
-    SodMode, User, UserRole, UserRoleAssignment, UserRoleAttestation, UserRoleRestriction,
-    MAX_DOCUMENT_BYTES,
+    Classification, Document, GroupMember, IssuerKind, ItSystem, Organisation, Person,
+    ProvisionedGroup, ProvisionedUser, Provisioning, Ref, RuleKind, ScopeKind, SodMode, User,
+    UserRole, UserRoleAssignment, UserRoleAttestation, UserRoleRestriction, MAX_DOCUMENT_BYTES,
 };
 pub use error::{AccessError, Problem, ProblemKind, Section};
 pub use model::Model;

@@ -1118,6 +1118,7 @@ impl Model {
                     }
                 })
                 .collect(),
+            provisioning: doc::Provisioning::default(),
         }
     }
 

@@ -44,7 +44,7 @@ use crate::trust::{TrustStore, TrustedIssuer};
 pub const BUNDLE_TYP: &str = "tillit-trust+jwt";
 
 /// Algorithms accepted for bundle and trust-list signatures (DIGG lists may be PS256-signed).
-pub const ALLOWED_ALGORITHMS: [Algorithm; 5] = Algorithm::ALL;
+pub const ALLOWED_ALGORITHMS: [Algorithm; 6] = Algorithm::ALL;
 
 fn err(m: impl Into<String>) -> CredentialError {
     CredentialError::Bundle(m.into())

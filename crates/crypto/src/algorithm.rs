@@ -1,5 +1,6 @@
-/// Signature algorithms Tillit understands. `Es384`, `Es512` and `Ps256` are verify-only
-/// (PS256 = RSA-PSS with SHA-256, used by some EU DCC signers).
+/// Signature algorithms Tillit understands. `Es384`, `Es512`, `Ps256` and `Rs256` are
+/// verify-only (PS256 = RSA-PSS with SHA-256, used by some EU DCC signers; RS256 =
+/// RSASSA-PKCS1-v1_5 with SHA-256, what most OpenID providers sign id_tokens with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     /// ECDSA P-256 with SHA-256.
@@ -12,25 +13,29 @@ pub enum Algorithm {
     EdDsa,
     /// RSASSA-PSS with SHA-256 and MGF1-SHA-256.
     Ps256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
 }
 
 /// (algorithm, JOSE name, COSE id) — one table, so the mappings cannot drift apart.
-const TABLE: [(Algorithm, &str, i64); 5] = [
+const TABLE: [(Algorithm, &str, i64); 6] = [
     (Algorithm::Es256, "ES256", -7),
     (Algorithm::Es384, "ES384", -35),
     (Algorithm::Es512, "ES512", -36),
     (Algorithm::EdDsa, "EdDSA", -8),
     (Algorithm::Ps256, "PS256", -37),
+    (Algorithm::Rs256, "RS256", -257),
 ];
 
 impl Algorithm {
     /// Every algorithm, in table order.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 6] = [
         Algorithm::Es256,
         Algorithm::Es384,
         Algorithm::Es512,
         Algorithm::EdDsa,
         Algorithm::Ps256,
+        Algorithm::Rs256,
     ];
 
     /// The JOSE `alg` value (RFC 7518, RFC 8037).
@@ -46,7 +51,7 @@ impl Algorithm {
             .map(|(a, _, _)| *a)
     }
 
-    /// The COSE algorithm identifier (RFC 9053): -7, -35, -36, -8, -37.
+    /// The COSE algorithm identifier (RFC 9053, RFC 8812): -7, -35, -36, -8, -37, -257.
     pub fn cose_id(self) -> i64 {
         self.row().2
     }
@@ -94,11 +99,11 @@ mod tests {
     #[test]
     fn unknown_names_and_ids() {
         for name in [
-            "none", "NONE", "es256", "HS256", "RS256", "", "EDDSA", "Ed25519",
+            "none", "NONE", "es256", "HS256", "rs256", "RS384", "", "EDDSA", "Ed25519",
         ] {
             assert_eq!(Algorithm::from_jose_name(name), None, "{name}");
         }
-        for id in [0, -6, -9, -257, 7, i64::MIN, i64::MAX] {
+        for id in [0, -6, -9, -258, 7, i64::MIN, i64::MAX] {
             assert_eq!(Algorithm::from_cose_id(id), None, "{id}");
         }
     }

@@ -2,8 +2,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{b64, sha256, CryptoError};
 
-/// A JSON Web Key (RFC 7517) for the key types Tillit uses: `EC` (P-256/384/521) and
-/// `OKP` (Ed25519, RFC 8037). `None` members are left out when serialised.
+/// A JSON Web Key (RFC 7517) for the key types Tillit uses: `EC` (P-256/384/521), `OKP`
+/// (Ed25519, RFC 8037) and, public only, `RSA` (`n`, `e`). `None` members are left out when
+/// serialised.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
@@ -13,6 +14,12 @@ pub struct Jwk {
     pub x: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// RSA modulus (base64url, big-endian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent (base64url, big-endian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// Private key (EC scalar or Ed25519 seed). Only in private JWKs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<String>,
@@ -28,7 +35,8 @@ pub struct Jwk {
 
 impl Jwk {
     /// RFC 7638 thumbprint: base64url(SHA-256) of the required members in lexicographic order
-    /// without whitespace. Supported for `EC` (`crv`, `kty`, `x`, `y`) and `OKP` (`crv`, `kty`, `x`).
+    /// without whitespace. Supported for `EC` (`crv`, `kty`, `x`, `y`), `OKP` (`crv`, `kty`, `x`)
+    /// and `RSA` (`e`, `kty`, `n`).
     pub fn thumbprint(&self) -> Result<String, CryptoError> {
         let canonical = match self.kty.as_str() {
             "EC" => format!(
@@ -42,9 +50,14 @@ impl Jwk {
                 json_str(required(&self.crv, "crv")?),
                 json_str(required(&self.x, "x")?),
             ),
+            "RSA" => format!(
+                r#"{{"e":{},"kty":"RSA","n":{}}}"#,
+                json_str(required(&self.e, "e")?),
+                json_str(required(&self.n, "n")?),
+            ),
             other => {
                 return Err(CryptoError::InvalidKey(format!(
-                    "cannot compute a thumbprint for kty {other:?}; use an EC or OKP key"
+                    "cannot compute a thumbprint for kty {other:?}; use an EC, OKP or RSA key"
                 )))
             }
         };
@@ -116,6 +129,18 @@ mod tests {
             rsa_thumbprint(&n, &e),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
+        let jwk = Jwk {
+            kty: "RSA".into(),
+            n: Some(b64::encode_url(&n)),
+            e: Some("AQAB".into()),
+            alg: Some("RS256".into()),
+            kid: Some("2011-04-29".into()),
+            ..Jwk::default()
+        };
+        assert_eq!(
+            jwk.thumbprint().unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -125,6 +150,7 @@ mod tests {
             r#"{"kty":"OKP","x":"AA"}"#,
             r#"{"kty":"oct","k":"AA"}"#,
             r#"{"kty":"RSA"}"#,
+            r#"{"kty":"RSA","n":"AQAB"}"#,
         ] {
             let jwk: Jwk = serde_json::from_str(json).unwrap();
             assert!(jwk.thumbprint().is_err(), "{json}");

@@ -125,6 +125,9 @@ mod tests {
     /// RFC 7515 Appendix A.4 (ES512, P-521).
     const A4_JWK: &str = r#"{"kty":"EC","crv":"P-521","x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk","y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"}"#;
     const A4_JWS: &str = "eyJhbGciOiJFUzUxMiJ9.UGF5bG9hZA.AdwMgeerwtHoh-l192l60hp9wAHZFVJbLfD_UxMi70cwnZOYaRI1bKPWROc-mZZqwqT2SI-KGDKB34XO0aw_7XdtAG8GaSwFKdCAPZgoXD2YBJZCPEX3xKpRwcdOO8KpEHwJjyqOgzDO7iKvU8vcnwNrmxYbSW9ERBXukOXolLzeO_Jn";
+    /// RFC 7515 Appendix A.2 (RS256, 2048-bit RSA).
+    const A2_JWK: &str = r#"{"kty":"RSA","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ","e":"AQAB"}"#;
+    const A2_JWS: &str = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
     /// RFC 8037 Appendix A.1/A.4 (Ed25519, deterministic).
     const ED_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
     const ED_JWS: &str = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
@@ -145,6 +148,12 @@ mod tests {
             ),
             (A4_JWK, A4_JWS, Algorithm::Es512, b"Payload"),
             (ED_JWK, ED_JWS, Algorithm::EdDsa, b"Example of Ed25519 signing"),
+            (
+                A2_JWK,
+                A2_JWS,
+                Algorithm::Rs256,
+                b"{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}",
+            ),
         ];
         for (key_json, token, alg, payload) in cases {
             let key = VerifyingKey::from_jwk(&jwk(key_json)).unwrap();
@@ -155,6 +164,90 @@ mod tests {
             jws.verify(&key, &Algorithm::ALL).unwrap();
             jws.verify(&key, &[*alg]).unwrap();
         }
+    }
+
+    #[test]
+    fn rsa_keys_are_bound_to_one_padding_and_checked() {
+        let rs = VerifyingKey::from_jwk(&jwk(A2_JWK)).unwrap();
+        let jws = decode_compact(A2_JWS).unwrap();
+        // The same key as PS256 does not accept the PKCS#1 v1.5 signature, nor the header.
+        let ps = rs.with_algorithm(Algorithm::Ps256).unwrap();
+        assert_eq!(ps.algorithm(), Algorithm::Ps256);
+        assert_eq!(
+            ps.verify(jws.signing_input.as_bytes(), &jws.signature),
+            Err(CryptoError::InvalidSignature)
+        );
+        assert!(matches!(
+            jws.verify(&ps, &Algorithm::ALL),
+            Err(CryptoError::AlgorithmMismatch { .. })
+        ));
+        assert!(matches!(
+            jws.verify(&rs, &[Algorithm::Es256, Algorithm::Ps256]),
+            Err(CryptoError::AlgorithmNotAllowed { .. })
+        ));
+        assert_eq!(ps.with_algorithm(Algorithm::Rs256).unwrap(), rs);
+        assert!(rs.with_algorithm(Algorithm::Es256).is_err());
+        // The JWK renders n and e back, and its thumbprint is the key's.
+        let back = rs.to_jwk();
+        assert_eq!(back.e.as_deref(), Some("AQAB"));
+        assert_eq!(back.thumbprint().unwrap(), rs.thumbprint());
+        // A tampered token does not verify.
+        let mut tampered = jws.clone();
+        tampered.payload.push(b' ');
+        tampered.signing_input.push('A');
+        assert_eq!(
+            tampered.verify(&rs, &[Algorithm::Rs256]),
+            Err(CryptoError::InvalidSignature)
+        );
+        let n_2048 = crate::b64::decode_url(&jwk(A2_JWK).n.unwrap()).unwrap();
+        let b64 = |b: &[u8]| crate::b64::encode_url(b);
+        // (n, e, alg, why it is refused)
+        let bad: Vec<(String, String, Option<&str>, &str)> = vec![
+            (
+                b64(&n_2048[..128]),
+                "AQAB".into(),
+                None,
+                "a 1024-bit modulus",
+            ),
+            (b64(&[0x7f; 255]), "AQAB".into(), None, "2047 bits"),
+            (b64(&[0xff; 1025]), "AQAB".into(), None, "8200 bits"),
+            (b64(&n_2048), "AQAA".into(), None, "an even exponent"),
+            (b64(&n_2048), "AQ".into(), None, "exponent 1"),
+            (
+                b64(&n_2048),
+                "AQAAAAAB".into(),
+                None,
+                "exponent over 2^32 + 1",
+            ),
+            (
+                b64(&n_2048),
+                "AQAB".into(),
+                Some("RS384"),
+                "an alg Tillit does not verify",
+            ),
+            (b64(&n_2048), "AQAB".into(), Some("ES256"), "an EC alg"),
+            ("!!".into(), "AQAB".into(), None, "n is not base64url"),
+        ];
+        for (n, e, alg, why) in bad {
+            let key = Jwk {
+                kty: "RSA".into(),
+                n: Some(n),
+                e: Some(e),
+                alg: alg.map(str::to_owned),
+                ..Jwk::default()
+            };
+            assert!(VerifyingKey::from_jwk(&key).is_err(), "{why}");
+        }
+        for missing in [r#"{"kty":"RSA","e":"AQAB"}"#, r#"{"kty":"RSA","n":"AQAB"}"#] {
+            assert!(VerifyingKey::from_jwk(&jwk(missing)).is_err(), "{missing}");
+        }
+        // An RSA JWK with alg PS256 is a PS256 key.
+        let mut ps_jwk = jwk(A2_JWK);
+        ps_jwk.alg = Some("PS256".into());
+        assert_eq!(
+            VerifyingKey::from_jwk(&ps_jwk).unwrap().algorithm(),
+            Algorithm::Ps256
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, VerificationAlgorithm,
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED,
-    ECDSA_P521_SHA512_FIXED, ED25519, RSA_PSS_2048_8192_SHA256,
+    ECDSA_P521_SHA512_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::RSAPublicKey;
@@ -132,6 +132,55 @@ fn invalid(msg: impl Into<String>) -> CryptoError {
     CryptoError::InvalidKey(msg.into())
 }
 
+/// Smallest RSA modulus accepted, in bits (NIST SP 800-131A; AWS-LC's floor too).
+pub const RSA_MIN_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted, in bits (AWS-LC's verification ceiling).
+pub const RSA_MAX_BITS: usize = 8192;
+
+/// A DER length.
+fn der_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let tail = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | tail.len() as u8);
+        out.extend_from_slice(tail);
+    }
+}
+
+/// A DER INTEGER of a non-negative big-endian magnitude (no leading zeros).
+fn der_uint(out: &mut Vec<u8>, magnitude: &[u8]) {
+    let pad = magnitude.first().is_none_or(|b| b & 0x80 != 0);
+    out.push(0x02);
+    der_len(out, magnitude.len() + usize::from(pad));
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(magnitude);
+}
+
+/// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+fn pkcs1_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    der_uint(&mut body, n);
+    der_uint(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(0x30);
+    der_len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Bits in a big-endian magnitude without leading zero bytes.
+fn bit_len(magnitude: &[u8]) -> usize {
+    magnitude
+        .first()
+        .map_or(0, |b| magnitude.len() * 8 - b.leading_zeros() as usize)
+}
+
 /// Big-endian integer without leading zero bytes (JWK / RFC 7638 form).
 fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
@@ -197,8 +246,56 @@ impl VerifyingKey {
         ))
     }
 
-    /// A public key from a JWK (`EC` P-256/P-384/P-521 or `OKP` Ed25519). A private member `d`
-    /// is ignored. If the JWK names an `alg`, it must match the key type.
+    /// An RSA public key (modulus and exponent, big-endian) for RS256 or PS256: 2048 to 8192
+    /// bits, an odd exponent of at least 3 and at most 2^32 + 1 (AWS-LC's bounds).
+    pub fn from_rsa_components(n: &[u8], e: &[u8], alg: Algorithm) -> Result<Self, CryptoError> {
+        let n = strip_leading_zeros(n);
+        let e = strip_leading_zeros(e);
+        let bits = bit_len(&n);
+        if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+            return Err(invalid(format!(
+                "RSA modulus is {bits} bits; {RSA_MIN_BITS} to {RSA_MAX_BITS} are accepted"
+            )));
+        }
+        if e.len() > 5 || e.last().is_none_or(|b| b & 1 == 0) || bit_len(&e) < 2 {
+            return Err(invalid(
+                "RSA exponent must be odd, at least 3 and at most 2^32 + 1",
+            ));
+        }
+        let verification: &'static dyn VerificationAlgorithm = match alg {
+            Algorithm::Rs256 => &RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::Ps256 => &RSA_PSS_2048_8192_SHA256,
+            other => {
+                return Err(invalid(format!(
+                    "an RSA key verifies RS256 or PS256, not {other}"
+                )))
+            }
+        };
+        let der = pkcs1_rsa_public_key(&n, &e);
+        let parsed = ParsedPublicKey::new(verification, &der)
+            .map_err(|err| invalid(format!("RSA key rejected: {err}")))?;
+        Ok(Self::build(alg, PublicMaterial::Rsa { n, e }, parsed))
+    }
+
+    /// The same RSA key for another RSA algorithm (`RS256` or `PS256`): a JWK without `alg`
+    /// may sign with either. Other keys have one algorithm; asking for another is an error.
+    pub fn with_algorithm(&self, alg: Algorithm) -> Result<Self, CryptoError> {
+        if alg == self.inner.alg {
+            return Ok(self.clone());
+        }
+        match &self.inner.material {
+            PublicMaterial::Rsa { n, e } => Self::from_rsa_components(n, e, alg),
+            _ => Err(invalid(format!(
+                "a {} key cannot verify {alg}",
+                self.inner.alg
+            ))),
+        }
+    }
+
+    /// A public key from a JWK (`EC` P-256/P-384/P-521, `OKP` Ed25519, or `RSA` with `n` and
+    /// `e`). A private member `d` is ignored. If the JWK names an `alg`, it must match the key
+    /// type; an RSA JWK is for its `alg` (`RS256` or `PS256`), RS256 when it names none (see
+    /// [`VerifyingKey::with_algorithm`]).
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, CryptoError> {
         let key = match jwk.kty.as_str() {
             "EC" => {
@@ -243,9 +340,33 @@ impl VerifyingKey {
                 )?;
                 Self::from_ed25519(x)?
             }
+            "RSA" => {
+                let n = decode_url_named(
+                    jwk.n
+                        .as_deref()
+                        .ok_or_else(|| invalid("RSA JWK has no \"n\""))?,
+                    "JWK n",
+                )?;
+                let e = decode_url_named(
+                    jwk.e
+                        .as_deref()
+                        .ok_or_else(|| invalid("RSA JWK has no \"e\""))?,
+                    "JWK e",
+                )?;
+                let alg = match jwk.alg.as_deref() {
+                    None | Some("RS256") => Algorithm::Rs256,
+                    Some("PS256") => Algorithm::Ps256,
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "RSA JWK alg {other:?} is not supported; use RS256 or PS256"
+                        )))
+                    }
+                };
+                Self::from_rsa_components(&n, &e, alg)?
+            }
             other => {
                 return Err(invalid(format!(
-                    "unsupported JWK kty {other:?}; use EC or OKP (RSA keys come from certificates)"
+                    "unsupported JWK kty {other:?}; use EC, OKP or RSA"
                 )))
             }
         };
@@ -261,7 +382,8 @@ impl VerifyingKey {
     }
 
     /// A public key from a DER `SubjectPublicKeyInfo` (RFC 5280): EC P-256/P-384/P-521
-    /// (uncompressed point), Ed25519, or RSA (2048-8192 bits, used with PS256).
+    /// (uncompressed point), Ed25519, or RSA (2048-8192 bits, for PS256; RS256 through
+    /// [`VerifyingKey::with_algorithm`]).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, CryptoError> {
         let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
             .map_err(|e| invalid(format!("not a DER SubjectPublicKeyInfo: {e}")))?;
@@ -322,8 +444,7 @@ impl VerifyingKey {
         }
     }
 
-    /// The public JWK, with `kid` = RFC 7638 thumbprint and `alg`. RSA keys render as
-    /// `{"kty":"RSA","kid":..,"alg":"PS256"}` only: [`Jwk`] has no `n`/`e` members.
+    /// The public JWK, with `kid` = RFC 7638 thumbprint and `alg`.
     pub fn to_jwk(&self) -> Jwk {
         public_jwk(
             self.inner.alg,
@@ -343,7 +464,7 @@ impl VerifyingKey {
     }
 
     /// Verifies `sig` over `msg`. ECDSA signatures are raw `r || s`; Ed25519 64 bytes;
-    /// PS256 the RSA-PSS signature (salt length 32).
+    /// PS256 the RSA-PSS signature (salt length 32); RS256 the PKCS#1 v1.5 signature.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
         self.inner
             .parsed
@@ -372,8 +493,10 @@ fn public_jwk(alg: Algorithm, material: &PublicMaterial, kid: Option<String>) ->
             x: Some(b64::encode_url(x)),
             ..base
         },
-        PublicMaterial::Rsa { .. } => Jwk {
+        PublicMaterial::Rsa { n, e } => Jwk {
             kty: "RSA".into(),
+            n: Some(b64::encode_url(n)),
+            e: Some(b64::encode_url(e)),
             ..base
         },
     }
@@ -618,7 +741,12 @@ mod tests {
 
     #[test]
     fn verify_only_algorithms_cannot_generate() {
-        for alg in [Algorithm::Es384, Algorithm::Es512, Algorithm::Ps256] {
+        for alg in [
+            Algorithm::Es384,
+            Algorithm::Es512,
+            Algorithm::Ps256,
+            Algorithm::Rs256,
+        ] {
             assert!(matches!(
                 SigningKey::generate(alg),
                 Err(CryptoError::VerifyOnly { .. })
@@ -773,7 +901,7 @@ mod tests {
                 let spki: PublicKeyX509Der = pair.public_key().as_der().unwrap();
                 (spki.as_ref().to_vec(), pair.sign(msg).as_ref().to_vec())
             }
-            Algorithm::Ps256 => {
+            Algorithm::Ps256 | Algorithm::Rs256 => {
                 let pkcs8 = PrivateDecryptingKey::generate(KeySize::Rsa2048)
                     .unwrap()
                     .as_der()
@@ -781,7 +909,12 @@ mod tests {
                 let pair = RsaKeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
                 let spki: PublicKeyX509Der = pair.public_key().as_der().unwrap();
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PSS_SHA256, &rng, msg, &mut sig).unwrap();
+                let padding: &dyn aws_lc_rs::signature::RsaEncoding = if alg == Algorithm::Ps256 {
+                    &RSA_PSS_SHA256
+                } else {
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256
+                };
+                pair.sign(padding, &rng, msg, &mut sig).unwrap();
                 (spki.as_ref().to_vec(), sig)
             }
         }
@@ -792,7 +925,10 @@ mod tests {
         let msg = b"verify me";
         for alg in Algorithm::ALL {
             let (spki, sig) = spki_and_signature(alg, msg);
-            let key = VerifyingKey::from_spki_der(&spki).unwrap();
+            let key = VerifyingKey::from_spki_der(&spki)
+                .unwrap()
+                .with_algorithm(alg)
+                .unwrap();
             assert_eq!(key.algorithm(), alg);
             key.verify(msg, &sig).unwrap();
             assert_eq!(
@@ -811,11 +947,9 @@ mod tests {
             let jwk = key.to_jwk();
             assert_eq!(jwk.alg.as_deref(), Some(alg.jose_name()));
             assert_eq!(jwk.kid.as_deref(), Some(key.thumbprint().as_str()));
-            if alg != Algorithm::Ps256 {
-                // EC and OKP keys survive SPKI -> JWK -> key.
-                assert_eq!(VerifyingKey::from_jwk(&jwk).unwrap(), key);
-                assert_eq!(jwk.thumbprint().unwrap(), key.thumbprint());
-            }
+            // Every key survives SPKI -> JWK -> key (RSA with its n and e).
+            assert_eq!(VerifyingKey::from_jwk(&jwk).unwrap(), key);
+            assert_eq!(jwk.thumbprint().unwrap(), key.thumbprint());
             // Truncated and extended DER is rejected.
             assert!(
                 VerifyingKey::from_spki_der(&spki[..spki.len() - 1]).is_err(),

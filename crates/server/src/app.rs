@@ -15,7 +15,7 @@ use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
 use crate::{
-    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs,
+    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs, scim,
     tokens_api,
 };
 
@@ -309,6 +309,102 @@ pub fn route_table() -> RouteTable {
             get.clone(),
             "/v1/access/violations",
             route(get, access_api::violations),
+        )
+        // SCIM 2.0 provisioning (scim): discovery, Users, Groups.
+        .add(
+            Method::GET,
+            "/scim/v2/ServiceProviderConfig",
+            route(Method::GET, scim::service_provider_config),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/ResourceTypes",
+            route(Method::GET, scim::resource_types),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/ResourceTypes/{id}",
+            route(Method::GET, scim::resource_type),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Schemas",
+            route(Method::GET, scim::schemas),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Schemas/{id}",
+            route(Method::GET, scim::schema),
+        )
+        .add(
+            Method::POST,
+            "/scim/v2/.search",
+            route(Method::POST, scim::search),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/{resource}",
+            route(Method::GET, scim::unknown),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Users",
+            route(Method::GET, scim::list_users),
+        )
+        .add(
+            Method::POST,
+            "/scim/v2/Users",
+            route(Method::POST, scim::create_user),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Users/{id}",
+            route(Method::GET, scim::get_user),
+        )
+        .add(
+            Method::PUT,
+            "/scim/v2/Users/{id}",
+            route(Method::PUT, scim::replace_user),
+        )
+        .add(
+            Method::PATCH,
+            "/scim/v2/Users/{id}",
+            route(Method::PATCH, scim::patch_user),
+        )
+        .add(
+            Method::DELETE,
+            "/scim/v2/Users/{id}",
+            route(Method::DELETE, scim::delete_user),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Groups",
+            route(Method::GET, scim::list_groups),
+        )
+        .add(
+            Method::POST,
+            "/scim/v2/Groups",
+            route(Method::POST, scim::create_group),
+        )
+        .add(
+            Method::GET,
+            "/scim/v2/Groups/{id}",
+            route(Method::GET, scim::get_group),
+        )
+        .add(
+            Method::PUT,
+            "/scim/v2/Groups/{id}",
+            route(Method::PUT, scim::replace_group),
+        )
+        .add(
+            Method::PATCH,
+            "/scim/v2/Groups/{id}",
+            route(Method::PATCH, scim::patch_group),
+        )
+        .add(
+            Method::DELETE,
+            "/scim/v2/Groups/{id}",
+            route(Method::DELETE, scim::delete_group),
         )
 }
 

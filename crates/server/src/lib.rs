@@ -43,6 +43,7 @@ pub mod ops;
 mod orgs;
 mod paging;
 pub mod runtime;
+mod scim;
 mod state;
 pub mod tls;
 mod tokens_api;

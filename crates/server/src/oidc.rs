@@ -9,7 +9,8 @@
 //! under the master key, valid for ten minutes, so that any instance can finish a sign-in another
 //! began. Outbound calls (discovery, JWKS, token) use rustls with the webpki roots.
 //!
-//! Not yet: RS256 id_tokens (configure the provider for ES256, ES384, ES512, EdDSA or PS256).
+//! id_tokens may be signed ES256, ES384, ES512, EdDSA, PS256 or RS256 (RSA keys of 2048 to 8192
+//! bits, from the JWKS's `n` and `e`; an RSA entry without `alg` is tried as RS256 and PS256).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,14 +42,35 @@ const FLOW_MINUTES: i64 = 10;
 /// How long a provider's discovery document and keys are reused.
 const METADATA_TTL: StdDuration = StdDuration::from_secs(300);
 
-/// Algorithms accepted on id_tokens.
+/// Algorithms accepted on id_tokens (RS256 is what most brokers sign with: MitID/NemLog-in,
+/// ID-porten, Freja; RSA keys need at least 2048 bits).
 const ID_TOKEN_ALGS: &[Algorithm] = &[
     Algorithm::Es256,
     Algorithm::Es384,
     Algorithm::Es512,
     Algorithm::EdDsa,
     Algorithm::Ps256,
+    Algorithm::Rs256,
 ];
+
+/// The verifying keys of one JWKS entry: its key for its `alg`, and an RSA key without `alg`
+/// once per RSA algorithm (RS256 and PS256), since such a key may sign with either. Entries
+/// Tillit cannot use (other key types, short RSA keys, `use` other than `sig`) are left out.
+fn jwks_entry_keys(jwk: &Jwk) -> Vec<(Option<String>, VerifyingKey)> {
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Vec::new();
+    }
+    let Ok(key) = VerifyingKey::from_jwk(jwk) else {
+        return Vec::new();
+    };
+    let mut out = vec![(jwk.kid.clone(), key.clone())];
+    if jwk.kty == "RSA" && jwk.alg.is_none() {
+        if let Ok(pss) = key.with_algorithm(Algorithm::Ps256) {
+            out.push((jwk.kid.clone(), pss));
+        }
+    }
+    out
+}
 
 /// What the sealed flow cookie holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -170,8 +192,7 @@ async fn metadata(state: &AppState, p: &OidcProvider) -> Result<Metadata, ApiErr
         .map(|keys| {
             keys.iter()
                 .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
-                .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
-                .filter_map(|jwk| VerifyingKey::from_jwk(&jwk).ok().map(|key| (jwk.kid, key)))
+                .flat_map(|jwk| jwks_entry_keys(&jwk))
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
@@ -450,13 +471,6 @@ fn verify_id_token(
     nonce: &str,
 ) -> Result<Map<String, Value>, String> {
     let jws = jws::decode_compact(token).map_err(|e| format!("the id_token: {e}"))?;
-    if jws.header.get("alg").and_then(Value::as_str) == Some("RS256") {
-        return Err(
-            "the id_token is RS256, which Tillit does not verify yet; configure the \
-                    provider to sign id_tokens with ES256"
-                .into(),
-        );
-    }
     let kid = jws.header.get("kid").and_then(Value::as_str);
     let verified = m
         .keys
@@ -560,4 +574,46 @@ async fn match_user(
     .await
     .map_err(crate::access_api::service_error)?;
     Ok(subject.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_entries_give_their_keys() {
+        let n = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
+        // (JWK, the algorithms of the keys it gives)
+        let cases: Vec<(Value, Vec<Algorithm>)> = vec![
+            (
+                serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "kid": "a"}),
+                vec![Algorithm::Rs256, Algorithm::Ps256],
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256"}),
+                vec![Algorithm::Rs256],
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "PS256", "use": "sig"}),
+                vec![Algorithm::Ps256],
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "use": "enc"}),
+                vec![],
+            ),
+            (
+                serde_json::json!({"kty": "RSA", "n": &n[..171], "e": "AQAB"}),
+                vec![],
+            ),
+            (serde_json::json!({"kty": "oct", "k": "AAAA"}), vec![]),
+        ];
+        for (json, want) in cases {
+            let jwk: Jwk = serde_json::from_value(json.clone()).unwrap();
+            let got: Vec<Algorithm> = jwks_entry_keys(&jwk)
+                .into_iter()
+                .map(|(_, k)| k.algorithm())
+                .collect();
+            assert_eq!(got, want, "{json}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
 use crate::{
-    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs,
+    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs, scim,
     tokens_api,
 };
 
@@ -73,8 +73,27 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         login::logout,
         oidc::start,
         oidc::callback,
+        scim::service_provider_config,
+        scim::resource_types,
+        scim::resource_type,
+        scim::schemas,
+        scim::schema,
+        scim::search,
+        scim::unknown,
+        scim::list_users,
+        scim::create_user,
+        scim::get_user,
+        scim::replace_user,
+        scim::patch_user,
+        scim::delete_user,
+        scim::list_groups,
+        scim::create_group,
+        scim::get_group,
+        scim::replace_group,
+        scim::patch_group,
+        scim::delete_group,
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, scim::ScimErrorView)),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness, metrics, API description"),
@@ -83,6 +102,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
         (name = "jobs", description = "Background jobs (retries with backoff, visible progress) and batch issuance: upload, progress, results, cards"),
         (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
+        (name = "scim", description = "SCIM 2.0 provisioning (RFC 7643/7644): Users and Groups on the access model; errors are SCIM errors (application/scim+json)"),
     )
 )]
 pub struct ApiDoc;

@@ -2053,7 +2053,13 @@ async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: B
     let provider = |id: &str, provision: bool| tillit_server::config::OidcProvider {
         id: id.into(),
         issuer: issuer.clone(),
-        client_id: "tillit".into(),
+        // The provider signs this client's id_tokens RS256, the others' ES256.
+        client_id: if id == "broker" {
+            "tillit-rs256"
+        } else {
+            "tillit"
+        }
+        .into(),
         client_secret: tillit_server::config::Secret::new("tillit-secret"),
         scopes: "openid profile".into(),
         acr_values: Some(
@@ -2066,18 +2072,23 @@ async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: B
         fal: tillit_core::Loa::High,
         provision,
     };
-    let (strict, open) = (provider("mitid", false), provider("open", true));
+    let (strict, open, broker) = (
+        provider("mitid", false),
+        provider("open", true),
+        provider("broker", false),
+    );
     let s = TestServer::start_with(
         backend,
-        move |c| c.oidc_providers = vec![strict, open],
+        move |c| c.oidc_providers = vec![strict, open, broker],
         axum::Router::new(),
     )
     .await;
-    // One client registration at the provider serves both configured ids.
+    // One client registration at the provider serves the ES256 ids, another the RS256 one.
     let callbacks = format!(
-        "{},{}",
+        "{},{},{}",
         s.url("/v1/login/oidc/mitid/callback"),
-        s.url("/v1/login/oidc/open/callback")
+        s.url("/v1/login/oidc/open/callback"),
+        s.url("/v1/login/oidc/broker/callback")
     );
     let op = Provider::start(port, &callbacks).await;
     import_ok(
@@ -2097,15 +2108,18 @@ async fn sign_in_through_a_real_openid_provider_maps_acr_to_the_level(backend: B
             .unwrap()
     };
     let nsis = |l: &str| format!("https://data.gov.dk/concept/core/nsis/loa/{l}");
-    // (login, acr, expected level)
-    for (login, acr, want) in [
-        ("kalle", nsis("Substantial"), "substantial"),
-        ("kalle", nsis("High"), "high"),
-        ("kalle", "urn:unknown".to_string(), "low"),
+    // (provider, login, acr, expected level); `broker` gets RS256-signed id_tokens.
+    for (via, login, acr, want) in [
+        ("mitid", "kalle", nsis("Substantial"), "substantial"),
+        ("mitid", "kalle", nsis("High"), "high"),
+        ("mitid", "kalle", "urn:unknown".to_string(), "low"),
+        ("broker", "kalle", nsis("High"), "high"),
+        ("broker", "kalle", nsis("Substantial"), "substantial"),
     ] {
         let client = browser();
-        let (status, location) = browse(&client, s.url("/v1/login/oidc/mitid"), login, &acr).await;
-        assert_eq!(status, 303, "{}: {acr}: {location}", s.backend);
+        let start = s.url(&format!("/v1/login/oidc/{via}"));
+        let (status, location) = browse(&client, start, login, &acr).await;
+        assert_eq!(status, 303, "{}: {via}: {acr}: {location}", s.backend);
         assert!(
             location.ends_with("/v1/session"),
             "{}: {location}",
