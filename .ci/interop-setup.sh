@@ -17,3 +17,6 @@ if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils
 fi
 pdftotext -v 2>&1 | head -n 1
+# The OpenID4VCI wallet (crates/server/tests/oid4vci.rs): PyJWT proofs, the sd-jwt verifier.
+python3 -m pip install --quiet --disable-pip-version-check -r interop/oid4vci/requirements.txt
+python3 -c 'import jwt, sd_jwt, jwcrypto; print("oid4vci wallet packages ready")'

@@ -128,11 +128,13 @@ pub enum Permission {
     CheckAccess,
     /// Give and end role assignments (within what the model's assign rights allow the user).
     AssignAccess,
+    /// Rotate an organisation's signing keys.
+    ManageKeys,
 }
 
 impl Permission {
     /// Every permission, in the order the built-in IT system lists them.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Self::CreateOrg,
         Self::ReadOrgs,
         Self::ReadAudit,
@@ -144,6 +146,7 @@ impl Permission {
         Self::ReadAccess,
         Self::CheckAccess,
         Self::AssignAccess,
+        Self::ManageKeys,
     ];
 
     /// The id of its right in the IT system `tillit`.
@@ -160,6 +163,7 @@ impl Permission {
             Self::ReadAccess => "access.read",
             Self::CheckAccess => "access.check",
             Self::AssignAccess => "access.assign",
+            Self::ManageKeys => "key.manage",
         }
     }
 
@@ -177,6 +181,7 @@ impl Permission {
             Self::ReadAccess => "Read the access model, rights and violations",
             Self::CheckAccess => "Ask for access decisions",
             Self::AssignAccess => "Give and end role assignments (delegated administration)",
+            Self::ManageKeys => "Rotate an organisation's signing keys",
         }
     }
 }
