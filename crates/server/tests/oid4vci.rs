@@ -357,6 +357,9 @@ async fn credential_request(
     (status, r.json().await.unwrap())
 }
 
+/// A token request case: name, form, expected status, expected error.
+type TokenCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
 
 async fn redeem(s: &TestServer, org: &str, view: &Value) -> String {
@@ -521,7 +524,7 @@ async fn a_wallet_completes_the_pre_authorized_flow(backend: Backend) {
     let (status, register) = s.get_json(&format!("/v1/orgs/{org}/attestations")).await;
     assert_eq!(status, 200);
     let entry = &register["items"][0];
-    let (_, offer_made) = s.get_json(&format!("/v1/audit/entries?limit=500")).await;
+    let (_, offer_made) = s.get_json("/v1/audit/entries?limit=500").await;
     let entries = offer_made["items"].as_array().unwrap();
     let created = entries
         .iter()
@@ -603,7 +606,7 @@ async fn refusals_of_the_token_and_credential_endpoints(backend: Backend) {
         .to_owned();
     let tx = view["tx_code"].as_str().unwrap().to_owned();
     let wrong = if tx == "000000" { "111111" } else { "000000" };
-    let token_cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let token_cases: Vec<TokenCase> = vec![
         (
             "wrong grant type",
             vec![

@@ -97,7 +97,7 @@ pub struct OfferRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Redemption {
     /// The code and transaction code fit: the access token is bound to the offer.
-    Redeemed(OfferRecord),
+    Redeemed(Box<OfferRecord>),
     /// No offer has this code (in this organisation).
     Unknown,
     /// The offer expired before it was redeemed.
@@ -394,7 +394,7 @@ impl OfferRepo for Store {
                     .fetch_one(tx.on())
                     .await
                     .map_err(|e| e.on_write("credential offer"))?;
-                    Ok(Redemption::Redeemed(from_row(&row)?.0))
+                    Ok(Redemption::Redeemed(Box::new(from_row(&row)?.0)))
                 })
             })
             .await
