@@ -135,7 +135,8 @@ pub struct OfferCredential {
 
 /// Credential offers and nonces.
 pub trait OfferRepo {
-    /// Stores an offer with its audit entry.
+    /// Stores an offer with its audit entry (and empties the claims of `org`'s offers that can
+    /// no longer be issued: locked, expired, or redeemed with an expired token).
     fn create_offer(
         &self,
         offer: NewOffer,
@@ -266,6 +267,18 @@ impl OfferRepo for Store {
         self.db
             .write(move |tx| {
                 Box::pin(async move {
+                    // Offers that can no longer be issued keep no claims.
+                    query(
+                        OFFERS,
+                        "UPDATE oid4vci_offers SET request = '{}' WHERE org_id = $1 \
+                         AND request <> '{}' AND (state = 'locked' \
+                           OR (state = 'offered' AND expires_at <= $2) \
+                           OR (state = 'redeemed' AND token_expires_at <= $2))",
+                    )
+                    .id(*offer.org_id.as_uuid())
+                    .time(at)
+                    .execute(tx.on())
+                    .await?;
                     let record = OfferRecord {
                         id: offer.id,
                         org_id: offer.org_id,
