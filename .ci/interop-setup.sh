@@ -20,3 +20,6 @@ pdftotext -v 2>&1 | head -n 1
 # PyPI scim2-tester for the SCIM provisioning interop test (crates/server/tests/scim.rs).
 python3 -m pip install --quiet --disable-pip-version-check -r interop/scim/requirements.txt
 python3 -c 'import scim2_tester, httpx2; print("scim2-tester ready")'
+# The OpenID4VCI wallet (crates/server/tests/oid4vci.rs): PyJWT proofs, the sd-jwt verifier.
+python3 -m pip install --quiet --disable-pip-version-check -r interop/oid4vci/requirements.txt
+python3 -c 'import jwt, sd_jwt, jwcrypto; print("oid4vci wallet packages ready")'

@@ -70,6 +70,10 @@ pub enum CredentialError {
     #[error("business rules: {0}")]
     Rules(String),
 
+    /// An OpenID4VCI key proof is malformed or does not check.
+    #[error("key proof: {0}")]
+    KeyProof(String),
+
     /// The caller asked for something that cannot be done with these inputs.
     #[error("invalid request: {0}")]
     InvalidInput(String),

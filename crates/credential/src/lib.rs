@@ -25,6 +25,7 @@ pub mod cwt;
 pub mod deflate;
 pub mod error;
 pub mod hcert;
+pub mod oid4vci;
 pub mod qr;
 pub mod render;
 pub mod report;

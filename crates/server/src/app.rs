@@ -15,8 +15,8 @@ use crate::error::{panic_response, problem_middleware, ApiError};
 use crate::metrics::metrics_middleware;
 use crate::state::AppState;
 use crate::{
-    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs, scim,
-    tokens_api,
+    access_api, attestations, audit_api, batches, health, jobs, keys, login, oauth, oid4vci, oidc,
+    orgs, scim, tokens_api,
 };
 
 /// Name of the request id header.
@@ -308,7 +308,58 @@ pub fn route_table() -> RouteTable {
         .add(
             get.clone(),
             "/v1/access/violations",
-            route(get, access_api::violations),
+            route(get.clone(), access_api::violations),
+        )
+        // Issuer key rotation and OpenID4VCI (oid4vci.rs).
+        .add(
+            post.clone(),
+            "/v1/orgs/{org}/keys/rotate",
+            route(post.clone(), keys::rotate_issuer_key),
+        )
+        .add(
+            get.clone(),
+            "/.well-known/openid-credential-issuer/orgs/{org}",
+            route(get.clone(), oid4vci::credential_issuer_metadata),
+        )
+        .add(
+            get.clone(),
+            "/.well-known/oauth-authorization-server/orgs/{org}",
+            route(get.clone(), oid4vci::authorization_server_metadata),
+        )
+        .add(
+            post.clone(),
+            "/v1/orgs/{org}/credential-offers",
+            route(post.clone(), oid4vci::create_offer),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/credential-offers/{id}/qr.png",
+            route(get.clone(), oid4vci::offer_qr_png),
+        )
+        .add(
+            get.clone(),
+            "/v1/orgs/{org}/credential-offers/{id}/qr.svg",
+            route(get.clone(), oid4vci::offer_qr_svg),
+        )
+        .add(
+            get.clone(),
+            "/orgs/{org}/oid4vci/offers/{id}",
+            route(get.clone(), oid4vci::credential_offer),
+        )
+        .add(
+            post.clone(),
+            "/orgs/{org}/oid4vci/token",
+            route(post.clone(), oid4vci::token),
+        )
+        .add(
+            post.clone(),
+            "/orgs/{org}/oid4vci/nonce",
+            route(post.clone(), oid4vci::nonce),
+        )
+        .add(
+            post.clone(),
+            "/orgs/{org}/oid4vci/credential",
+            route(post, oid4vci::credential),
         )
         // SCIM 2.0 provisioning (scim): discovery, Users, Groups.
         .add(

@@ -38,7 +38,7 @@ pub const ISSUER_KEY_PURPOSE: &str = "issuer";
 /// Seconds a verifier may cache a status list (the `ttl` claim).
 const STATUS_LIST_TTL: u64 = 300;
 /// How long a served status list token is valid.
-const STATUS_LIST_VALIDITY_HOURS: i64 = 24;
+pub(crate) const STATUS_LIST_VALIDITY_HOURS: i64 = 24;
 /// The media type of status lists in CWT form.
 const STATUSLIST_CWT: &str = "application/statuslist+cwt";
 const STATUSLIST_JWT: &str = "application/statuslist+jwt";
@@ -622,6 +622,7 @@ pub async fn issue(
                 issued_by: actor.clone(),
                 valid_from,
                 valid_to,
+                signing_kid: Some(issuer.key.kid()),
             },
             now,
             move |slot| {
@@ -923,8 +924,8 @@ fn list_token(
     })
 }
 
-/// JWT VC Issuer Metadata of an organisation: its issuer id and the keys it signs with (retired
-/// ones too, so that what they signed stays verifiable).
+/// JWT VC Issuer Metadata of an organisation: its issuer id and the keys it signs with, and the
+/// retired ones while what they signed is valid (see `keys::published_issuer_keys`).
 #[utoipa::path(get, path = "/.well-known/jwt-vc-issuer/orgs/{org}", tag = "attestations",
     params(("org" = uuid::Uuid, Path, description = "Organisation id")),
     responses(
@@ -938,11 +939,7 @@ pub async fn issuer_metadata(
 ) -> Result<Json<Value>, ApiError> {
     let org = parse_org(&org)?;
     existing_org(&state, org).await?;
-    let keys = state
-        .store
-        .list_keys(Scope::Org(org), ISSUER_KEY_PURPOSE)
-        .await
-        .map_err(store_error)?;
+    let keys = crate::keys::published_issuer_keys(&state, org, Utc::now()).await?;
     Ok(Json(json!({
         "issuer": issuer_id(&state.config.base_url(), org),
         "jwks": {"keys": keys.into_iter().map(|k| k.public_jwk).collect::<Vec<_>>()},

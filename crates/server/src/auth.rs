@@ -130,11 +130,13 @@ pub enum Permission {
     AssignAccess,
     /// Provision users and groups over SCIM (installation-wide).
     Provision,
+    /// Rotate an organisation's signing keys.
+    ManageKeys,
 }
 
 impl Permission {
     /// Every permission, in the order the built-in IT system lists them.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Self::CreateOrg,
         Self::ReadOrgs,
         Self::ReadAudit,
@@ -147,6 +149,7 @@ impl Permission {
         Self::CheckAccess,
         Self::AssignAccess,
         Self::Provision,
+        Self::ManageKeys,
     ];
 
     /// The id of its right in the IT system `tillit`.
@@ -164,6 +167,7 @@ impl Permission {
             Self::CheckAccess => "access.check",
             Self::AssignAccess => "access.assign",
             Self::Provision => "access.provision",
+            Self::ManageKeys => "key.manage",
         }
     }
 
@@ -182,6 +186,7 @@ impl Permission {
             Self::CheckAccess => "Ask for access decisions",
             Self::AssignAccess => "Give and end role assignments (delegated administration)",
             Self::Provision => "Provision users and groups over SCIM",
+            Self::ManageKeys => "Rotate an organisation's signing keys",
         }
     }
 }

@@ -1152,6 +1152,7 @@ async fn issue_batch(state: AppState, job: RunningJob) -> Result<(), JobError> {
                     issued_by: payload.actor.clone(),
                     valid_from,
                     valid_to,
+                    signing_kid: Some(issuer.key.kid()),
                 },
             });
             inputs.push((issuer, checked));

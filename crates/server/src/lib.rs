@@ -37,6 +37,7 @@ pub mod keys;
 pub mod login;
 pub mod metrics;
 pub mod oauth;
+pub mod oid4vci;
 mod oidc;
 pub mod openapi;
 pub mod ops;

@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem};
 use crate::{
-    access_api, attestations, audit_api, batches, health, jobs, login, oauth, oidc, orgs, scim,
-    tokens_api,
+    access_api, attestations, audit_api, batches, health, jobs, keys, login, oauth, oid4vci, oidc,
+    orgs, scim, tokens_api,
 };
 
 /// The API description served at `/v1/openapi.json`.
@@ -92,6 +92,16 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         scim::replace_group,
         scim::patch_group,
         scim::delete_group,
+        keys::rotate_issuer_key,
+        oid4vci::credential_issuer_metadata,
+        oid4vci::authorization_server_metadata,
+        oid4vci::create_offer,
+        oid4vci::offer_qr_png,
+        oid4vci::offer_qr_svg,
+        oid4vci::credential_offer,
+        oid4vci::token,
+        oid4vci::nonce,
+        oid4vci::credential,
     ),
     components(schemas(Problem, FieldError, scim::ScimErrorView)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -101,6 +111,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
         (name = "jobs", description = "Background jobs (retries with backoff, visible progress) and batch issuance: upload, progress, results, cards"),
+        (name = "oid4vci", description = "OpenID for Verifiable Credential Issuance 1.0: credential issuer metadata, credential offers (pre-authorized code with a PIN), token, nonce and credential endpoints"),
         (name = "access", description = "Access management (the Danish user-management model): import/export, decisions, effective rights, separation of duties"),
         (name = "scim", description = "SCIM 2.0 provisioning (RFC 7643/7644): Users and Groups on the access model; errors are SCIM errors (application/scim+json)"),
     )

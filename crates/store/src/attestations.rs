@@ -70,6 +70,9 @@ pub struct NewAttestation {
     pub issued_by: String,
     pub valid_from: DateTime<Utc>,
     pub valid_to: DateTime<Utc>,
+    /// The kid of the issuer key that signs it: a retired key stays published while an
+    /// attestation it signed is valid.
+    pub signing_kid: Option<String>,
 }
 
 /// Where an attestation's status lives: list and index.
@@ -401,8 +404,8 @@ pub(crate) async fn register_in(
     query(
         REGISTER,
         format!(
-            "INSERT INTO attestations ({COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+            "INSERT INTO attestations ({COLS}, signing_kid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
         ),
     )
     .id(record.id)
@@ -416,6 +419,7 @@ pub(crate) async fn register_in(
     .time(record.valid_from)
     .time(record.valid_to)
     .time(at)
+    .opt_text(new.signing_kid.as_deref())
     .execute(tx.on())
     .await
     .map_err(|e| e.on_write("attestation"))?;

@@ -76,6 +76,8 @@ pub struct SigningKeyRecord {
     pub status: KeyStatus,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// When it stopped signing (None while active).
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 /// Signing keys, private halves sealed by the caller.
@@ -111,10 +113,36 @@ pub trait KeyRepo {
         audit: AuditEvent,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<SigningKeyRecord, StoreError>> + Send;
+
+    /// Key rotation: retires every active key of `scope` and `purpose` (recording when) and
+    /// stores `key` as the one active key, with one audit entry, in one transaction. Returns the
+    /// new key and the kids it retired.
+    fn rotate_key(
+        &self,
+        scope: Scope,
+        key: NewSigningKey,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(SigningKeyRecord, Vec<String>), StoreError>> + Send;
+
+    /// The keys of `scope` with `purpose` that must stay published at `now`, oldest first: the
+    /// active ones, those retired after `retired_after` (what they signed last, e.g. a status
+    /// list token, may still be cached), and those that signed an attestation still valid at
+    /// `now`. An attestation without a recorded kid (issued before kids were recorded) keeps
+    /// every key of its organisation that was created before it and retired after it.
+    fn published_keys(
+        &self,
+        scope: Scope,
+        purpose: &str,
+        retired_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SigningKeyRecord>, StoreError>> + Send;
 }
 
 const TABLE: &str = "signing_keys";
 const COLS: &str = "kid, org_id, purpose, alg, public_jwk, sealed_private, status, created_at";
+const ALL_COLS: &str =
+    "kid, org_id, purpose, alg, public_jwk, sealed_private, status, created_at, retired_at";
 
 fn from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
     let status = row.text("status")?;
@@ -128,6 +156,7 @@ fn from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
         status: KeyStatus::parse(&status)
             .ok_or_else(|| StoreError::corrupt(TABLE, format!("status {status:?}")))?,
         created_at: row.time("created_at")?,
+        retired_at: row.opt_time("retired_at")?,
     })
 }
 
@@ -170,6 +199,7 @@ impl KeyRepo for Store {
                         sealed_private: key.sealed_private,
                         status: KeyStatus::Active,
                         created_at: at,
+                        retired_at: None,
                     })
                 })
             })
@@ -184,7 +214,7 @@ impl KeyRepo for Store {
         query(
             TABLE,
             format!(
-                "SELECT {COLS} FROM signing_keys \
+                "SELECT {ALL_COLS} FROM signing_keys \
                  WHERE org_id IS NOT DISTINCT FROM $1 AND purpose = $2 ORDER BY created_at, kid"
             ),
         )
@@ -205,7 +235,7 @@ impl KeyRepo for Store {
         query(
             TABLE,
             format!(
-                "SELECT {COLS} FROM signing_keys WHERE kid = $1 AND org_id IS NOT DISTINCT FROM $2"
+                "SELECT {ALL_COLS} FROM signing_keys WHERE kid = $1 AND org_id IS NOT DISTINCT FROM $2"
             ),
         )
         .text(kid)
@@ -234,7 +264,7 @@ impl KeyRepo for Store {
                         TABLE,
                         format!(
                             "UPDATE signing_keys SET status = $1 \
-                             WHERE kid = $2 AND org_id IS NOT DISTINCT FROM $3 RETURNING {COLS}"
+                             WHERE kid = $2 AND org_id IS NOT DISTINCT FROM $3 RETURNING {ALL_COLS}"
                         ),
                     )
                     .text(status.as_str())
@@ -252,5 +282,104 @@ impl KeyRepo for Store {
                 })
             })
             .await
+    }
+
+    async fn rotate_key(
+        &self,
+        scope: Scope,
+        key: NewSigningKey,
+        audit: AuditEvent,
+        at: DateTime<Utc>,
+    ) -> Result<(SigningKeyRecord, Vec<String>), StoreError> {
+        let at = micros(at);
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let retired = query(
+                        TABLE,
+                        "UPDATE signing_keys SET status = $1, retired_at = $2 \
+                         WHERE org_id IS NOT DISTINCT FROM $3 AND purpose = $4 AND status = $5 \
+                         RETURNING kid",
+                    )
+                    .text(KeyStatus::Retired.as_str())
+                    .time(at)
+                    .opt_id(scope.column())
+                    .text(&key.purpose)
+                    .text(KeyStatus::Active.as_str())
+                    .fetch_all(tx.on())
+                    .await?
+                    .iter()
+                    .map(|r| r.text("kid"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                    query(
+                        TABLE,
+                        format!(
+                            "INSERT INTO signing_keys ({COLS}) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        ),
+                    )
+                    .text(&key.kid)
+                    .opt_id(key.org_id.map(|o| *o.as_uuid()))
+                    .text(&key.purpose)
+                    .text(&key.alg)
+                    .text(key.public_jwk.to_string())
+                    .bytes(key.sealed_private.clone())
+                    .text(KeyStatus::Active.as_str())
+                    .time(at)
+                    .execute(tx.on())
+                    .await
+                    .map_err(|e| e.on_write("signing key"))?;
+                    append_in(tx, audit, at).await?;
+                    Ok((
+                        SigningKeyRecord {
+                            kid: key.kid,
+                            org_id: key.org_id,
+                            purpose: key.purpose,
+                            alg: key.alg,
+                            public_jwk: key.public_jwk,
+                            sealed_private: key.sealed_private,
+                            status: KeyStatus::Active,
+                            created_at: at,
+                            retired_at: None,
+                        },
+                        retired,
+                    ))
+                })
+            })
+            .await
+    }
+
+    async fn published_keys(
+        &self,
+        scope: Scope,
+        purpose: &str,
+        retired_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        query(
+            TABLE,
+            format!(
+                "SELECT {ALL_COLS} FROM signing_keys k \
+                 WHERE k.org_id IS NOT DISTINCT FROM $1 AND k.purpose = $2 AND ( \
+                   k.status = $3 OR k.retired_at IS NULL OR k.retired_at > $4 \
+                   OR EXISTS (SELECT 1 FROM attestations a \
+                              WHERE a.signing_kid = k.kid AND a.valid_to > $5) \
+                   OR EXISTS (SELECT 1 FROM attestations a \
+                              WHERE a.signing_kid IS NULL AND a.org_id = k.org_id \
+                                AND a.valid_to > $5 AND a.created_at >= k.created_at \
+                                AND a.created_at <= k.retired_at)) \
+                 ORDER BY k.created_at, k.kid"
+            ),
+        )
+        .opt_id(scope.column())
+        .text(purpose)
+        .text(KeyStatus::Active.as_str())
+        .time(micros(retired_after))
+        .time(micros(now))
+        .fetch_all(self.db.read())
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
     }
 }

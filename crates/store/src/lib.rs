@@ -72,6 +72,7 @@ mod idempotency;
 mod jobs;
 mod keys;
 mod model;
+mod oid4vci;
 mod orgs;
 mod postgres;
 mod sessions;
@@ -97,6 +98,9 @@ pub use idempotency::{IdempotencyRepo, IdempotentResponse};
 pub use jobs::{Claimed, JobEnd, JobProgress, JobRecord, JobRepo, JobState, NewJob};
 pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};
 pub use model::{micros, Scope};
+pub use oid4vci::{
+    NewOffer, OfferCredential, OfferIssue, OfferRecord, OfferRepo, OfferState, Redemption,
+};
 pub use orgs::{NewOrg, Org, OrgRepo};
 pub use sessions::{Account, NewAccount, NewSession, Session, SessionRepo};
 pub use tokens::{ApiToken, ApiTokenRepo, NewApiToken, SCOPE_SUPER_ADMIN};

@@ -908,10 +908,13 @@ resource_handlers!(
 mod tests {
     use super::*;
 
+    /// (start, count, descending), or the error's scimType.
+    type Expected = Result<(usize, usize, bool), &'static str>;
+
     #[test]
     fn queries() {
         // (query, start, count, descending, error scimType)
-        let cases: Vec<(&str, Result<(usize, usize, bool), &str>)> = vec![
+        let cases: Vec<(&str, Expected)> = vec![
             ("", Ok((1, 200, false))),
             ("startIndex=0&count=-5", Ok((1, 0, false))),
             ("startIndex=3&count=1000", Ok((3, 200, false))),
