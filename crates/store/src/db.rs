@@ -1046,9 +1046,9 @@ mod tests {
         let turn = db.group.turn.lock().await;
         let mut tasks = Vec::new();
         for &(x, then) in units {
-            let db = db.clone();
+            let writer = db.clone();
             tasks.push(tokio::spawn(async move {
-                db.write(move |tx| {
+                writer.write(move |tx| {
                     Box::pin(async move {
                         query("t", "INSERT INTO t (x) VALUES ($1)")
                             .int(x)
@@ -1070,10 +1070,11 @@ mod tests {
                 })
                 .await
             }));
-        }
-        // Every unit is queued before the turn is released.
-        while db.group.lock().len() < units.len() {
-            tokio::task::yield_now().await;
+            // Queued in the order given (spawned tasks may otherwise enqueue in any order,
+            // and the order decides which of two conflicting units wins).
+            while db.group.lock().len() < tasks.len() {
+                tokio::task::yield_now().await;
+            }
         }
         drop(turn);
         let mut out = Vec::new();
