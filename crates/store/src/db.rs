@@ -1048,27 +1048,28 @@ mod tests {
         for &(x, then) in units {
             let writer = db.clone();
             tasks.push(tokio::spawn(async move {
-                writer.write(move |tx| {
-                    Box::pin(async move {
-                        query("t", "INSERT INTO t (x) VALUES ($1)")
-                            .int(x)
-                            .execute(tx.on())
-                            .await
-                            .map_err(|e| e.on_write("t row"))?;
-                        match then {
-                            Then::Ok => Ok(x),
-                            Then::Fail => Err(StoreError::Refused(format!("unit {x} refuses"))),
-                            Then::Panic => panic!("unit {x} panics"),
-                            Then::BreakCommit => {
-                                query("c", "INSERT INTO c (p) VALUES (999)")
-                                    .execute(tx.on())
-                                    .await?;
-                                Ok(x)
+                writer
+                    .write(move |tx| {
+                        Box::pin(async move {
+                            query("t", "INSERT INTO t (x) VALUES ($1)")
+                                .int(x)
+                                .execute(tx.on())
+                                .await
+                                .map_err(|e| e.on_write("t row"))?;
+                            match then {
+                                Then::Ok => Ok(x),
+                                Then::Fail => Err(StoreError::Refused(format!("unit {x} refuses"))),
+                                Then::Panic => panic!("unit {x} panics"),
+                                Then::BreakCommit => {
+                                    query("c", "INSERT INTO c (p) VALUES (999)")
+                                        .execute(tx.on())
+                                        .await?;
+                                    Ok(x)
+                                }
                             }
-                        }
+                        })
                     })
-                })
-                .await
+                    .await
             }));
             // Queued in the order given (spawned tasks may otherwise enqueue in any order,
             // and the order decides which of two conflicting units wins).
