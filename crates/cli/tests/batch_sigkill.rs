@@ -4,95 +4,22 @@
 //! row, each with its own attestation).
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use tillit_testkit::served::{self, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 const ROWS: usize = 2000;
 
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    token: Option<String>,
+/// `tillit serve` in `dir` on a free port, with a short job lease so that the restarted server
+/// takes the killed one's job over quickly.
+fn start(dir: &Path) -> Served {
+    Served::start(BIN, dir, &[("TILLIT_JOB_LEASE_SECONDS", "2")])
 }
 
-impl Served {
-    /// `tillit serve` in `dir` on a free port, with a short job lease so that the restarted
-    /// server takes the killed one's job over quickly.
-    fn start(dir: &Path) -> Served {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(dir);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TILLIT_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .arg("serve")
-            .env("RUST_LOG", "warn")
-            .env("TILLIT_LISTEN", addr.to_string())
-            .env("TILLIT_JOB_LEASE_SECONDS", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut token = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut listening = false;
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-                if listening {
-                    break;
-                }
-                continue;
-            };
-            if let Some(t) = line.split_whitespace().find(|w| w.starts_with("tillit_")) {
-                token = Some(t.to_string());
-            }
-            if line.contains("http://") {
-                listening = true;
-            }
-        }
-        assert!(listening, "tillit serve did not start");
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Served { child, addr, token }
-    }
-
-    fn kill9(&mut self) {
-        let status = Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.0 request (no chunked answers); status and body.
+/// One request with the token: status and body.
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -100,36 +27,7 @@ fn http(
     token: &str,
     body: Option<(&str, &str)>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut request =
-        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n");
-    if let Some((ct, b)) = body {
-        request.push_str(&format!(
-            "Content-Type: {ct}\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    if let Some((_, b)) = body {
-        stream.write_all(b.as_bytes()).unwrap();
-    }
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    served::http(addr, method, path, Some(token), body).expect("tillit serve answers")
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -145,7 +43,7 @@ fn batch_state(addr: SocketAddr, token: &str, path: &str) -> serde_json::Value {
 #[test]
 fn a_batch_killed_mid_job_resumes_and_issues_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(dir.path());
+    let mut served = start(dir.path());
     let token = served.token.clone().expect("first start prints a token");
     let addr = served.addr;
     let (status, body) = http(
@@ -206,7 +104,7 @@ fn a_batch_killed_mid_job_resumes_and_issues_every_row_once() {
     };
     assert!(done_at_kill < ROWS as u64);
 
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     assert!(
         served.token.is_none(),
         "a restart bootstraps no second token"

@@ -2,130 +2,32 @@
 //! binary in its own temporary directory, with its own port, and talks HTTP to it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use tillit_testkit::served::{self, free_port, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 
-/// A `tillit` command in `dir` with no inherited `TILLIT_*` variables.
 fn tillit(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TILLIT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
+    served::tillit_command(BIN, dir)
 }
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("tillit runs")
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+fn start(dir: &Path) -> Served {
+    Served::start(BIN, dir, &[])
 }
 
-/// A running `tillit serve`.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    token: Option<String>,
+fn sigterm(served: &Served) {
+    served::signal(served.pid(), "TERM");
 }
 
-impl Served {
-    /// Starts `tillit serve` in `dir` (listening on a free port) and waits until it prints its URL
-    /// (and, on first start, its token).
-    fn start(dir: &Path) -> Served {
-        Self::start_with(dir, &[])
-    }
-
-    /// [`Served::start`] with extra environment variables (configuration options).
-    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Served {
-        let addr = free_port();
-        let mut child = tillit(dir)
-            .arg("serve")
-            .env("TILLIT_LISTEN", addr.to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut token = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut listening = false;
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-                if listening {
-                    break;
-                }
-                continue;
-            };
-            if line.contains("Tillit listening on http://") {
-                listening = true;
-            }
-            if let Some(t) = line.trim().strip_prefix("tillit_") {
-                token = Some(format!("tillit_{t}"));
-                break;
-            }
-        }
-        assert!(listening, "tillit serve did not start");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Served { child, addr, token }
-    }
-
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "tillit serve did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(mut self) {
-        self.sigterm();
-        let status = self.wait_exit(Duration::from_secs(30));
-        assert!(status.success(), "serve exited with {status}");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request (Connection: close); returns status and body.
+/// One request with an optional token and JSON body: status and body.
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -133,38 +35,20 @@ fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = body {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.unwrap_or(""));
-    stream.write_all(request.as_bytes())?;
-    read_response(stream)
+    served::http(
+        addr,
+        method,
+        path,
+        token,
+        body.map(|b| ("application/json", b)),
+    )
 }
 
+/// The response on a stream the test wrote its own request to.
 fn read_response(mut stream: TcpStream) -> std::io::Result<(u16, String)> {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    served::parse_response(&raw)
 }
 
 fn org_body(i: u32) -> String {
@@ -185,7 +69,7 @@ fn json_field(body: &str, field: &str) -> String {
 #[test]
 fn serve_without_configuration_answers_health_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     assert!(served.token.is_some(), "first start prints a token");
     let (status, body) = http(served.addr, "GET", "/healthz", None, None).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -218,7 +102,7 @@ fn serve_without_configuration_answers_health_and_openapi() {
     assert_eq!(&magic, b"SQLite format 3\0");
     // A second start does not print a new token.
     served.stop();
-    let again = Served::start(dir.path());
+    let again = start(dir.path());
     assert!(again.token.is_none());
     again.stop();
 }
@@ -226,7 +110,7 @@ fn serve_without_configuration_answers_health_and_openapi() {
 #[test]
 fn sigkill_loses_no_acknowledged_write_and_the_log_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(dir.path());
+    let mut served = start(dir.path());
     let token = served.token.clone().unwrap();
     let addr = served.addr;
     let pid = served.child.id();
@@ -262,7 +146,7 @@ fn sigkill_loses_no_acknowledged_write_and_the_log_verifies() {
         acknowledged.len()
     );
 
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     for id in &acknowledged {
         let (status, body) = http(
             served.addr,
@@ -282,7 +166,7 @@ fn sigkill_loses_no_acknowledged_write_and_the_log_verifies() {
 #[test]
 fn sigterm_finishes_in_flight_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(dir.path());
+    let mut served = start(dir.path());
     let token = served.token.clone().unwrap();
     let body = org_body(7);
     let (head, tail) = body.split_at(body.len() / 2);
@@ -301,7 +185,7 @@ fn sigterm_finishes_in_flight_requests() {
     // Let the server read the head, so the request is in flight (not an idle connection, which
     // graceful shutdown closes) when SIGTERM arrives; there is no signal to wait for instead.
     std::thread::sleep(Duration::from_millis(300));
-    served.sigterm();
+    sigterm(&served);
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(tail.as_bytes()).unwrap();
     let (status, response) = read_response(stream).unwrap();
@@ -315,7 +199,7 @@ fn sigterm_finishes_in_flight_requests() {
 #[test]
 fn sigterm_exits_within_the_grace_period_despite_hung_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start_with(dir.path(), &[("TILLIT_SHUTDOWN_GRACE_SECONDS", "1")]);
+    let mut served = Served::start(BIN, dir.path(), &[("TILLIT_SHUTDOWN_GRACE_SECONDS", "1")]);
     let token = served.token.clone().unwrap();
     let (status, _) = http(
         served.addr,
@@ -345,7 +229,7 @@ fn sigterm_exits_within_the_grace_period_despite_hung_requests() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
-    served.sigterm();
+    sigterm(&served);
     let exit = served.wait_exit(Duration::from_secs(15));
     let took = t0.elapsed();
     assert!(exit.success(), "{exit}");
@@ -402,7 +286,7 @@ fn write_lines(path: &Path, lines: &[&str]) {
 #[test]
 fn audit_export_detects_every_kind_of_tampering() {
     let dir = tempfile::tempdir().unwrap();
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     let token = served.token.clone().unwrap();
     for i in 0..6 {
         let (status, body) = http(
@@ -487,7 +371,7 @@ fn admin_bootstrap_prints_a_working_token() {
         .unwrap()
         .to_string();
     // The database already has a token: serve does not create another one.
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     assert!(served.token.is_none());
     let (status, body) = http(
         served.addr,
@@ -698,7 +582,7 @@ fn access_import_export_and_check_offline() {
         .find(|w| w.starts_with("tillit_"))
         .unwrap()
         .to_string();
-    let served = Served::start(dir.path());
+    let served = start(dir.path());
     let (status, body) = http(served.addr, "GET", "/v1/orgs", Some(&token), None).unwrap();
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("user riget may not org.read"), "{body}");

@@ -6,15 +6,15 @@
 //! tree heads were signed once per interval for the installation (not once per instance), and
 //! the batch job ran once. Skips with a printed reason without `TILLIT_TEST_POSTGRES_URL`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tillit_testkit::served::{self, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 const POSTGRES_URL_ENV: &str = "TILLIT_TEST_POSTGRES_URL";
@@ -24,94 +24,10 @@ const HEAD_SECONDS: u64 = 2;
 const INSTANCES: usize = 3;
 
 fn tillit(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TILLIT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
+    served::tillit_command(BIN, dir)
 }
 
-/// A running `tillit serve`; killed when dropped.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    token: Option<String>,
-}
-
-impl Served {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Served {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut child = tillit(dir)
-            .arg("serve")
-            .env("TILLIT_LISTEN", addr.to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut token, mut listening) = (None, false);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-                if listening {
-                    break;
-                }
-                continue;
-            };
-            listening |= line.contains("Tillit listening on ");
-            if let Some(t) = line.trim().strip_prefix("tillit_") {
-                token = Some(format!("tillit_{t}"));
-                break;
-            }
-        }
-        assert!(listening, "tillit serve did not start");
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Served { child, addr, token }
-    }
-
-    /// SIGTERM and a clean exit.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "serve exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "tillit serve did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request (Connection: close): status and JSON body (`Null` when not JSON).
+/// One request with the token: status and JSON body (`Null` when not JSON).
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -119,37 +35,9 @@ fn http(
     token: &str,
     body: Option<(&str, &str)>,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n"
-    );
-    if let Some((content_type, b)) = body {
-        request.push_str(&format!(
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.map_or("", |(_, b)| b));
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let (start, end) = (body.find(['{', '[']), body.rfind(['}', ']']));
-    let value = match (start, end) {
-        (Some(s), Some(e)) if s <= e => serde_json::from_str(&body[s..=e]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, value)
+    let (status, body) =
+        served::http(addr, method, path, Some(token), body).expect("tillit serve answers");
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn post_json(addr: SocketAddr, path: &str, token: &str, body: &Value) -> (u16, Value) {
@@ -280,7 +168,7 @@ fn three_instances_on_one_postgres_run_a_mixed_workload_as_one_installation() {
         .collect();
     let mut servers = Vec::new();
     for dir in &dirs {
-        servers.push(Served::start(dir.path(), &env));
+        servers.push(Served::start(BIN, dir.path(), &env));
     }
     let token = servers[0]
         .token

@@ -5,138 +5,29 @@
 //! checked with `tillit audit verify`, and must hold every write acknowledged before the backup
 //! began.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tillit_testkit::served::{self, free_port, parse_response, signal, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 const POSTGRES_URL_ENV: &str = "TILLIT_TEST_POSTGRES_URL";
 const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
-/// A `tillit` command in `dir` with no inherited `TILLIT_*` variables.
 fn tillit(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TILLIT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
+    served::tillit_command(BIN, dir)
 }
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("tillit runs")
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// A running `tillit serve`.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    token: Option<String>,
-}
-
-impl Served {
-    /// Starts `cmd` (a `tillit serve`, possibly wrapped) listening on `addr` and waits until it
-    /// prints its URL (and, on a first start, its token).
-    fn spawn(mut cmd: Command, addr: SocketAddr) -> Served {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut token = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut listening = false;
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-                if listening {
-                    break;
-                }
-                continue;
-            };
-            if line.contains("Tillit listening on ") {
-                listening = true;
-            }
-            if let Some(t) = line.trim().strip_prefix("tillit_") {
-                token = Some(format!("tillit_{t}"));
-                break;
-            }
-        }
-        assert!(listening, "tillit serve did not start");
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Served { child, addr, token }
-    }
-
-    /// `tillit serve` in `dir` with `env` (configuration options), on a free port.
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Served {
-        let addr = free_port();
-        let mut cmd = tillit(dir);
-        cmd.arg("serve")
-            .env("TILLIT_LISTEN", addr.to_string())
-            .envs(env.iter().copied());
-        Self::spawn(cmd, addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "tillit serve did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(mut self) {
-        signal(self.pid(), "TERM");
-        let status = self.wait_exit(Duration::from_secs(30));
-        assert!(status.success(), "serve exited with {status}");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request (Connection: close); returns status and body.
+/// One request with an optional token and JSON body: status and body.
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -144,38 +35,13 @@ fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = body {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body.unwrap_or(""));
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
-    let text = String::from_utf8_lossy(raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    served::http(
+        addr,
+        method,
+        path,
+        token,
+        body.map(|b| ("application/json", b)),
+    )
 }
 
 fn org_body(n: u32) -> String {
@@ -337,6 +203,7 @@ fn https_certificate_reloads_on_sighup_and_a_bad_one_is_refused() {
     std::fs::write(&cert_file, cert).unwrap();
     std::fs::write(&key_file, key).unwrap();
     let served = Served::start(
+        BIN,
         dir.path(),
         &[
             ("TILLIT_TLS_CERT_FILE", cert_file.to_str().unwrap()),
@@ -467,9 +334,9 @@ fn sigkill_of_one_of_two_instances_on_one_postgres() {
         ("TILLIT_MASTER_KEY", MASTER_KEY),
     ];
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Served::start(dir_a.path(), &env);
+    let a = Served::start(BIN, dir_a.path(), &env);
     let token = a.token.clone().expect("the first instance bootstraps");
-    let b = Served::start(dir_b.path(), &env);
+    let b = Served::start(BIN, dir_b.path(), &env);
     assert!(b.token.is_none(), "one installation: one bootstrap");
 
     let load_a = Load::start(&[a.addr], 2, &token, 10_000_000);
@@ -661,7 +528,7 @@ fn sqlite_backup_under_load_restores_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let env = [("TILLIT_DATA_DIR", data.to_str().unwrap())];
-    let served = Served::start(dir.path(), &env);
+    let served = Served::start(BIN, dir.path(), &env);
     let token = served.token.clone().unwrap();
     let load = Load::start(&[served.addr], 3, &token, 30_000_000);
     load.wait_for(100);
@@ -688,7 +555,7 @@ fn sqlite_backup_under_load_restores_and_verifies() {
     std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
     let env = [("TILLIT_DATA_DIR", restored.to_str().unwrap())];
     audit_verify(dir.path(), &env);
-    let served = Served::start(dir.path(), &env);
+    let served = Served::start(BIN, dir.path(), &env);
     assert!(
         served.token.is_none(),
         "the restored database has its tokens"
@@ -730,7 +597,7 @@ fn postgres_pg_dump_under_load_restores_and_verifies() {
         ("TILLIT_DATABASE_URL", src_url.as_str()),
         ("TILLIT_MASTER_KEY", MASTER_KEY),
     ];
-    let served = Served::start(dir.path(), &env);
+    let served = Served::start(BIN, dir.path(), &env);
     let token = served.token.clone().unwrap();
     let load = Load::start(&[served.addr], 3, &token, 40_000_000);
     load.wait_for(100);
@@ -772,7 +639,7 @@ fn postgres_pg_dump_under_load_restores_and_verifies() {
         ("TILLIT_MASTER_KEY", MASTER_KEY),
     ];
     audit_verify(dir.path(), &env);
-    let served = Served::start(dir.path(), &env);
+    let served = Served::start(BIN, dir.path(), &env);
     assert!(served.token.is_none());
     assert_all_present(served.addr, &token, &before);
     let (status, body) = http(

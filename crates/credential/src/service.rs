@@ -223,6 +223,20 @@ impl TypeDefinition {
             .collect()
     }
 
+    /// The disclosable claims that `claims` holds: an optional disclosable claim that an
+    /// attestation leaves out is simply not there to disclose.
+    pub fn disclosable_paths_in(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<Vec<ClaimPath>, CredentialError> {
+        let claims = Value::Object(claims.clone());
+        Ok(self
+            .disclosable_paths()?
+            .into_iter()
+            .filter(|p| p.is_present_in(&claims))
+            .collect())
+    }
+
     /// The display name in `lang` (sv, da, nb, en), else the first one given.
     pub fn display_name(&self, lang: &str) -> &str {
         let d = &self.display;

@@ -121,7 +121,8 @@ pub struct CheckBody {
     pub amount: Option<Amount>,
     /// When: RFC 3339 (`2025-06-02T10:00:00Z`) or a date (`2025-06-02`, 00:00 UTC); now when
     /// absent.
-    #[schema(value_type = Option<String>, example = "2025-06-02T10:00:00Z")]
+    #[schema(value_type = Option<String>, example = "2025-06-02T10:00:00Z",
+        pattern = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$")]
     #[serde(default)]
     pub at: Option<Timestamp>,
     #[serde(default)]

@@ -510,7 +510,7 @@ impl Issuer {
             };
             let paths = self
                 .definition
-                .disclosable_paths()
+                .disclosable_paths_in(&row.claims)
                 .map_err(|e| e.to_string())?;
             let opts = IssueOptions {
                 typ: Some("dc+sd-jwt".into()),
@@ -628,7 +628,7 @@ pub async fn issue(
             move |slot| {
                 let view = issuer
                     .sign(id, &row, now, slot.idx, slot.list_id)
-                    .map_err(StoreError::Rejected)?;
+                    .map_err(|e| StoreError::Invalid(format!("cannot issue these claims: {e}")))?;
                 let audit = AuditEvent {
                     actor: audit_actor.clone(),
                     org_id: Some(org.to_string()),

@@ -249,9 +249,15 @@ pub async fn problem_middleware(request: Request, next: Next) -> Response {
         let text = String::from_utf8_lossy(&bytes).trim().to_string();
         error_for_status(status, text).to_problem()
     };
-    problem.instance = Some(path);
-    problem.request_id = request_id;
-    let mut rendered = problem.into_response();
+    let mut rendered =
+        if path == crate::scim::PREFIX || path.starts_with(&format!("{}/", crate::scim::PREFIX)) {
+            let detail = problem.detail.take().unwrap_or(problem.title);
+            crate::scim::ScimError::new(status, None, detail).into_response()
+        } else {
+            problem.instance = Some(path);
+            problem.request_id = request_id;
+            problem.into_response()
+        };
     // Keep headers such as `Allow` (405) and `WWW-Authenticate` (401).
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -346,6 +352,10 @@ pub(crate) fn store_error(err: tillit_store::StoreError) -> ApiError {
         ),
         StoreError::Core(e) => ApiError::BadRequest(e.to_string()),
         StoreError::Refused(why) => ApiError::Conflict(why),
+        StoreError::Invalid(why) => ApiError::Validation {
+            detail: why,
+            errors: Vec::new(),
+        },
         other if other.is_storage_full() => ApiError::Unavailable(
             "the database's disk is full: nothing was written; free disk space, then retry".into(),
         ),

@@ -972,7 +972,7 @@ async fn issue(
             move |offer, slot| {
                 let view = issuer
                     .sign(id, &checked, now, slot.idx, slot.list_id)
-                    .map_err(StoreError::Rejected)?;
+                    .map_err(|e| StoreError::Invalid(format!("cannot issue these claims: {e}")))?;
                 let credential = view
                     .sd_jwt_vc
                     .ok_or_else(|| StoreError::Rejected("the type issues no SD-JWT VC".into()))?;

@@ -273,6 +273,18 @@ async fn claims_and_definitions_are_checked_field_by_field(backend: Backend) {
     // Nothing was issued by the refused requests.
     let (_, page) = s.get_json(&format!("/v1/orgs/{org}/attestations")).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    // An optional disclosable claim left out is not an error (it was a 500): the SD-JWT VC
+    // then carries no disclosure at all.
+    let (status, issued) = post(
+        &s,
+        &format!("/v1/orgs/{org}/attestations"),
+        &json!({"type": "parking-permit", "claims": {"plate": "ABC12D", "zone": "A"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let sd_jwt = issued["sd_jwt_vc"].as_str().unwrap();
+    assert_eq!(sd_jwt.matches('~').count(), 1, "{sd_jwt}");
+    assert!(sd_jwt.ends_with('~'), "{sd_jwt}");
     s.stop().await;
 }
 

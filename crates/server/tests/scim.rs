@@ -907,15 +907,18 @@ async fn discovery_and_scim_errors(backend: Backend) {
         .await;
     assert_eq!(status, 501);
     assert_scim_error(&v, 501, None, b);
-    let (status, _, _) = c
-        .call(
-            Method::POST,
-            "/ServiceProviderConfig",
-            Some(&json!({})),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 405, "{b}");
+    // Errors made outside the SCIM handlers (a wrong method, a body over the limit) are SCIM
+    // errors too, so that a SCIM client can read them.
+    let big = json!({"schemas": [USER], "userName": "big", "title": "x".repeat(2 * 1024 * 1024)});
+    for (method, path, body, want) in [
+        (Method::POST, "/ServiceProviderConfig", json!({}), 405),
+        (Method::POST, "/Users", big, 413),
+    ] {
+        let (status, h, v) = c.call(method, path, Some(&body), &[]).await;
+        assert_eq!(status, want, "{b}: {path}: {v}");
+        assert_eq!(h[CONTENT_TYPE], SCIM, "{b}: {path}");
+        assert_scim_error(&v, want, None, path);
+    }
     c.s.stop().await;
 }
 

@@ -482,6 +482,7 @@ fn replicate(e: &StoreError) -> StoreError {
         StoreError::NotWritable(s) => return StoreError::NotWritable(s.clone()),
         StoreError::Rejected(s) => return StoreError::Rejected(s.clone()),
         StoreError::Refused(s) => return StoreError::Refused(s.clone()),
+        StoreError::Invalid(s) => return StoreError::Invalid(s.clone()),
         StoreError::Corrupt { table, reason } => {
             return StoreError::Corrupt {
                 table,

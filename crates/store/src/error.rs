@@ -47,6 +47,10 @@ pub enum StoreError {
     /// The caller's part of a unit of work failed (e.g. signing); nothing was written.
     #[error("the change could not be completed: {0}")]
     Rejected(String),
+    /// The caller's part of a unit of work found the request unusable (e.g. claims that cannot be
+    /// signed into the format asked for); nothing was written. A 422, unlike [`Self::Rejected`].
+    #[error("{0}")]
+    Invalid(String),
     /// The caller's domain rules refused the change in the state found inside the transaction
     /// (e.g. reinstating a revoked attestation); nothing was written.
     #[error("{0}")]

@@ -6,6 +6,10 @@
 //! print that they skip and pass. When `TILLIT_TESTDATA` is set (CI sets it), a missing folder
 //! is a failure, so a wrong path or a renamed folder cannot turn the vector tests green with
 //! no case run.
+//!
+//! [`served`] runs the real binary for the end-to-end tests of `crates/cli`.
+
+pub mod served;
 
 use std::path::{Path, PathBuf};
 

@@ -160,6 +160,29 @@ impl ClaimPath {
                 .all(|(p, c)| element_matches(p, c))
     }
 
+    /// Whether `claims` holds at least one claim this pattern names (an optional claim left out
+    /// of an attestation names none, and has nothing to make disclosable).
+    pub fn is_present_in(&self, claims: &Value) -> bool {
+        fn walk(rest: &[PathElement], v: &Value) -> bool {
+            let Some((first, rest)) = rest.split_first() else {
+                return true;
+            };
+            match (first, v) {
+                (PathElement::Key(k), Value::Object(map)) => {
+                    map.get(k).is_some_and(|child| walk(rest, child))
+                }
+                (PathElement::Index(i), Value::Array(items)) => {
+                    items.get(*i).is_some_and(|child| walk(rest, child))
+                }
+                (PathElement::AnyIndex, Value::Array(items)) => {
+                    items.iter().any(|child| walk(rest, child))
+                }
+                _ => false,
+            }
+        }
+        walk(&self.0, claims)
+    }
+
     /// The first key of the path, if the path starts with a key.
     pub fn first_key(&self) -> Option<&str> {
         match self.0.first() {
@@ -201,6 +224,34 @@ impl fmt::Display for ClaimPath {
 mod tests {
     use super::*;
     use PathElement::*;
+
+    #[test]
+    fn presence_in_claims() {
+        let claims = serde_json::json!({
+            "name": "Ada",
+            "address": { "locality": "Ankeborg" },
+            "degrees": [{ "type": "BSc" }, { "year": 2020 }],
+            "empty": [],
+        });
+        let cases: &[(&str, bool)] = &[
+            ("name", true),
+            ("nickname", false),
+            ("address.locality", true),
+            ("address.street", false),
+            ("name.first", false),
+            ("degrees[0].type", true),
+            ("degrees[1].type", false),
+            ("degrees[5]", false),
+            ("degrees[].type", true),
+            ("degrees[].grade", false),
+            ("empty[]", false),
+            ("address[0]", false),
+        ];
+        for (path, expected) in cases {
+            let p = ClaimPath::parse(path).expect(path);
+            assert_eq!(p.is_present_in(&claims), *expected, "{path}");
+        }
+    }
 
     #[test]
     fn parses_string_forms() {

@@ -77,6 +77,10 @@ use resource::{case_exact, Kind};
 /// Media type of every SCIM body.
 pub const SCIM_JSON: &str = "application/scim+json";
 
+/// Where the SCIM service is: every error under it, also those made outside its handlers
+/// (405, 413, a 404 of an unknown path), is a SCIM error, not an RFC 9457 problem.
+pub(crate) const PREFIX: &str = "/scim/v2";
+
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
