@@ -1,22 +1,18 @@
 //! End-to-end tests of the `tillit` binary's foundation commands: each test runs the built
 //! binary in its own temporary directory, with its own port, and talks HTTP to it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use tillit_testkit::served::{self, free_port, Served};
+use tillit_testkit::served::{self, free_port, http_json as http, run, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 
 fn tillit(dir: &Path) -> Command {
     served::tillit_command(BIN, dir)
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("tillit runs")
 }
 
 fn start(dir: &Path) -> Served {
@@ -25,23 +21,6 @@ fn start(dir: &Path) -> Served {
 
 fn sigterm(served: &Served) {
     served::signal(served.pid(), "TERM");
-}
-
-/// One request with an optional token and JSON body: status and body.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    served::http(
-        addr,
-        method,
-        path,
-        token,
-        body.map(|b| ("application/json", b)),
-    )
 }
 
 /// The response on a stream the test wrote its own request to.
@@ -275,6 +254,51 @@ fn demo_fills_ankeborg_and_its_permits_verify_offline() {
     }
     let audit = run(tillit(dir.path()).args(["audit", "verify"]));
     assert!(audit.status.success(), "{audit:?}");
+}
+
+/// DESIGN §6's warden, offline: the bundle a `tillit serve` publishes (`/v1/trust/bundle`,
+/// signed with the key at `/v1/trust/keys`) verifies the demo's permits with `tillit verify
+/// --bundle`, status included — no issuer key given by hand.
+#[test]
+fn demo_permits_verify_offline_against_the_served_trust_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [("TILLIT_PUBLIC_BASE_URL", "https://tillit.ankeborg.example")];
+    let out = run(tillit(dir.path())
+        .envs(base)
+        .args(["demo", "--out", "demo"]));
+    assert!(out.status.success(), "{out:?}");
+    let served = Served::start(BIN, dir.path(), &base);
+    let demo = dir.path().join("demo");
+    for (path, file) in [
+        ("/v1/trust/keys", "node.jwks"),
+        ("/v1/trust/bundle", "bundle.jwt"),
+    ] {
+        let (status, body) = http(served.addr, "GET", path, None, None).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        std::fs::write(demo.join(file), body).unwrap();
+    }
+    served.stop();
+    for permit in ["permit-1.qr.txt", "permit-2.sd-jwt"] {
+        let verify = run(tillit(dir.path()).args([
+            "verify",
+            "--bundle",
+            "demo/bundle.jwt",
+            "--bundle-key",
+            "demo/node.jwks",
+            &format!("@demo/{permit}"),
+        ]));
+        assert!(verify.status.success(), "{permit}: {verify:?}");
+    }
+    // Pinned to another key, the bundle is refused.
+    let refused = run(tillit(dir.path()).args([
+        "verify",
+        "--bundle",
+        "demo/bundle.jwt",
+        "--bundle-key",
+        "demo/ankeborg-issuer.jwks",
+        "@demo/permit-1.qr.txt",
+    ]));
+    assert!(!refused.status.success(), "{refused:?}");
 }
 
 fn write_lines(path: &Path, lines: &[&str]) {

@@ -8,12 +8,14 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tillit_testkit::served::{self, free_port, parse_response, signal, Served};
+use tillit_testkit::served::{
+    self, free_port, http_json as http, parse_response, run, signal, Served,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillit");
 const POSTGRES_URL_ENV: &str = "TILLIT_TEST_POSTGRES_URL";
@@ -21,27 +23,6 @@ const MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 
 fn tillit(dir: &Path) -> Command {
     served::tillit_command(BIN, dir)
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("tillit runs")
-}
-
-/// One request with an optional token and JSON body: status and body.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    served::http(
-        addr,
-        method,
-        path,
-        token,
-        body.map(|b| ("application/json", b)),
-    )
 }
 
 fn org_body(n: u32) -> String {

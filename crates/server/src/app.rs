@@ -16,7 +16,7 @@ use crate::metrics::metrics_middleware;
 use crate::state::AppState;
 use crate::{
     access_api, attestations, audit_api, batches, health, jobs, keys, login, oauth, oid4vci, oidc,
-    orgs, scim, tokens_api,
+    orgs, scim, tokens_api, trust,
 };
 
 /// Name of the request id header.
@@ -254,6 +254,21 @@ pub fn route_table() -> RouteTable {
             post.clone(),
             "/v1/verify",
             route(post.clone(), attestations::verify_online),
+        )
+        .add(
+            get.clone(),
+            "/v1/trust/list",
+            route(get.clone(), trust::list),
+        )
+        .add(
+            get.clone(),
+            "/v1/trust/bundle",
+            route(get.clone(), trust::bundle),
+        )
+        .add(
+            get.clone(),
+            "/v1/trust/keys",
+            route(get.clone(), trust::keys),
         )
         .upload(
             post.clone(),

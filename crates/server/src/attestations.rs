@@ -48,7 +48,7 @@ pub fn issuer_id(base: &str, org: OrgId) -> String {
     format!("{base}/orgs/{org}")
 }
 
-fn status_list_uri(base: &str, id: Uuid) -> String {
+pub(crate) fn status_list_uri(base: &str, id: Uuid) -> String {
     format!("{base}/statuslists/{id}")
 }
 
@@ -907,7 +907,7 @@ pub async fn status_list(
     Ok(response)
 }
 
-fn list_token(
+pub(crate) fn list_token(
     base: &str,
     list: &StatusListRecord,
     now: DateTime<Utc>,

@@ -49,6 +49,7 @@ mod state;
 pub mod tls;
 mod tokens_api;
 pub mod tree_heads;
+pub mod trust;
 
 pub use config::Config;
 pub use runtime::{serve, start, start_with, RunningServer, ServerError};

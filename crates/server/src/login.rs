@@ -3,7 +3,8 @@
 //! ids (only their SHA-256 is stored), a new id at every login (the old session ends), an idle
 //! timeout of [`IDLE_TIMEOUT`] and an absolute one of [`ABSOLUTE_TIMEOUT`], revocable by logging
 //! out; failed logins limited per account ([`MAX_FAILURES`] per [`FAILURE_WINDOW`], then 429 with
-//! `Retry-After`), each audited.
+//! `Retry-After`), each audited and counted in the store, so that the limit holds across every
+//! instance of an installation.
 //!
 //! **Assurance.** A session records IAL (the account's registration, set when it was made), AAL
 //! (password: Low; password and TOTP: Substantial — NSIS asks two factors, one of them dynamic)
@@ -14,9 +15,7 @@
 //! origin (`Origin` equal to the public base URL's, or `Sec-Fetch-Site: same-origin`); forms of
 //! the pages will add a CSRF token on top.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -29,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tillit_audit::AuditEvent;
 use tillit_core::{Loa, LoginAssurance};
-use tillit_store::{NewAccount, NewSession, Session, SessionRepo};
+use tillit_store::{LimitRepo, NewAccount, NewSession, Session, SessionRepo};
 use utoipa::ToSchema;
 
 use crate::auth::{authorize, Authenticated, Permission, Principal, Subject, Target};
@@ -63,53 +62,29 @@ fn totp_context(username: &str) -> String {
     format!("tillit-totp/v1:{username}")
 }
 
-/// Failed logins per account, in this process.
-#[derive(Debug, Clone, Default)]
-pub struct LoginLimiter {
-    inner: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+/// Seconds `username` must wait before trying again (None: it may try now): after
+/// [`MAX_FAILURES`] failed logins within [`FAILURE_WINDOW`] at any instance of the installation
+/// (they are counted in the store), until the oldest of them leaves the window.
+async fn blocked(
+    state: &AppState,
+    username: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, ApiError> {
+    let window = failure_window();
+    let (count, oldest) = state
+        .store
+        .login_failures_since(username, now - window)
+        .await
+        .map_err(store_error)?;
+    if count < MAX_FAILURES as u64 {
+        return Ok(None);
+    }
+    let wait = oldest.map_or(window, |t| t + window - now);
+    Ok(Some(u64::try_from(wait.num_seconds()).unwrap_or(0).max(1)))
 }
 
-impl LoginLimiter {
-    /// Seconds to wait before `key` may try again; None when it may now.
-    fn blocked(&self, key: &str) -> Option<u64> {
-        let mut map = self.inner.lock().ok()?;
-        let failures = map.get_mut(key)?;
-        while failures
-            .front()
-            .is_some_and(|t| t.elapsed() >= FAILURE_WINDOW)
-        {
-            failures.pop_front();
-        }
-        if failures.len() < MAX_FAILURES {
-            return None;
-        }
-        let oldest = failures.front()?;
-        Some(
-            FAILURE_WINDOW
-                .saturating_sub(oldest.elapsed())
-                .as_secs()
-                .max(1),
-        )
-    }
-
-    fn failed(&self, key: &str) {
-        if let Ok(mut map) = self.inner.lock() {
-            if map.len() > 100_000 {
-                map.clear();
-            }
-            let failures = map.entry(key.to_owned()).or_default();
-            failures.push_back(Instant::now());
-            while failures.len() > MAX_FAILURES {
-                failures.pop_front();
-            }
-        }
-    }
-
-    fn succeeded(&self, key: &str) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.remove(key);
-        }
-    }
+fn failure_window() -> Duration {
+    Duration::from_std(FAILURE_WINDOW).unwrap_or_else(|_| Duration::minutes(15))
 }
 
 fn parse_loa(field: &str, text: &str) -> Result<Loa, ApiError> {
@@ -337,8 +312,7 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("tillit_session=; Max-Age=0"))
 }
 
-fn failure(state: &AppState, username: &str, reason: &str) -> AuditEvent {
-    state.login_limiter.failed(username);
+fn failure(username: &str, reason: &str) -> AuditEvent {
     AuditEvent {
         actor: format!("login:{username}"),
         org_id: None,
@@ -368,7 +342,7 @@ pub async fn login(
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let username = body.username.trim().to_lowercase();
-    if let Some(retry_after) = state.login_limiter.blocked(&username) {
+    if let Some(retry_after) = blocked(&state, &username, Utc::now()).await? {
         return Err(ApiError::TooManyRequests {
             detail: format!(
                 "too many failed logins for this account; try again in {retry_after} seconds"
@@ -396,7 +370,7 @@ pub async fn login(
         Some(a) if password_ok && a.disabled_at.is_none() => a,
         _ => {
             let reason = if password_ok { "disabled" } else { "password" };
-            record_failure(&state, failure(&state, &username, reason), now).await;
+            record_failure(&state, &username, failure(&username, reason), now).await;
             return Err(refused());
         }
     };
@@ -421,13 +395,17 @@ pub async fn login(
                 None => false,
             };
             if !fresh {
-                record_failure(&state, failure(&state, &username, "totp"), now).await;
+                record_failure(&state, &username, failure(&username, "totp"), now).await;
                 return Err(refused());
             }
             Loa::Substantial
         }
     };
-    state.login_limiter.succeeded(&username);
+    state
+        .store
+        .clear_login_failures(&username)
+        .await
+        .map_err(store_error)?;
     let ial = parse_loa("ial", &account.ial)?;
     let id = tillit_crypto::b64::encode_url(&tillit_crypto::random_bytes::<16>());
     let replaces = session_cookie_value(&headers).map(|old| tillit_crypto::sha256(old.as_bytes()));
@@ -465,9 +443,16 @@ pub async fn login(
     Ok(response)
 }
 
-/// Audits a failed login; a store that cannot take it does not change the answer.
-async fn record_failure(state: &AppState, event: AuditEvent, at: DateTime<Utc>) {
+/// Counts and audits a failed login; a store that cannot take it does not change the answer.
+async fn record_failure(state: &AppState, username: &str, event: AuditEvent, at: DateTime<Utc>) {
     use tillit_store::AuditRepo as _;
+    if let Err(e) = state
+        .store
+        .record_login_failure(username, at, at - failure_window())
+        .await
+    {
+        tracing::warn!(error = %e, "could not count a failed login");
+    }
     if let Err(e) = state.store.append_audit(event, at).await {
         tracing::warn!(error = %e, "could not audit a failed login");
     } else {

@@ -13,8 +13,7 @@
 //! The token endpoint answers errors as RFC 6749 §5.2 JSON (`{"error", "error_description"}`),
 //! not as RFC 9457 problems: OAuth clients read that shape.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
@@ -28,7 +27,7 @@ use tillit_access::EffectiveRight;
 use tillit_audit::AuditEvent;
 use tillit_core::Loa;
 use tillit_crypto::{jws, Algorithm, Jwk, VerifyingKey};
-use tillit_store::{Client, ClientCredential, ClientRepo, KeyRepo, NewClient, Scope};
+use tillit_store::{Client, ClientCredential, ClientRepo, KeyRepo, LimitRepo, NewClient, Scope};
 use utoipa::ToSchema;
 
 use crate::auth::{
@@ -58,26 +57,8 @@ const ASSERTION_ALGS: &[Algorithm] = &[
     Algorithm::Ps256,
 ];
 
-/// Client-assertion ids seen in this process, until their `exp` (replay protection).
-#[derive(Debug, Clone, Default)]
-pub struct SeenAssertions {
-    inner: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
-}
-
-impl SeenAssertions {
-    /// Records `jti` until `exp`; false when it was seen already.
-    fn first_use(&self, jti: &str, exp: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        let Ok(mut seen) = self.inner.lock() else {
-            return false;
-        };
-        seen.retain(|_, until| *until > now);
-        if seen.contains_key(jti) {
-            return false;
-        }
-        seen.insert(jti.to_owned(), exp);
-        true
-    }
-}
+/// The `used_once` scope of client-assertion ids (replay protection shared by every instance).
+const ASSERTION_SCOPE: &str = "oauth-client-assertion";
 
 // ---------------------------------------------------------------------------------------------
 // Client registration
@@ -624,10 +605,17 @@ async fn assertion_client(
         }
     }
     let jti = text("jti").ok_or_else(|| bad("jti is required"))?;
-    if !state
-        .oauth_assertions
-        .first_use(&format!("{iss}\u{0}{jti}"), exp, now)
-    {
+    let first = state
+        .store
+        .first_use(
+            ASSERTION_SCOPE,
+            tillit_crypto::sha256(format!("{iss}\u{0}{jti}").as_bytes()),
+            exp,
+            now,
+        )
+        .await
+        .map_err(OAuthError::server)?;
+    if !first {
         return Err(bad("this jti was used already"));
     }
     Ok(client)

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{FieldError, Problem};
 use crate::{
     access_api, attestations, audit_api, batches, health, jobs, keys, login, oauth, oid4vci, oidc,
-    orgs, scim, tokens_api,
+    orgs, scim, tokens_api, trust,
 };
 
 /// The API description served at `/v1/openapi.json`.
@@ -44,6 +44,9 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         attestations::status_list,
         attestations::issuer_metadata,
         attestations::verify_online,
+        trust::list,
+        trust::bundle,
+        trust::keys,
         batches::create,
         batches::get,
         batches::results,
@@ -109,6 +112,7 @@ RFC 9457 problem document (`application/problem+json`). State-changing requests 
         (name = "operations", description = "Health, readiness, metrics, API description"),
         (name = "organisations", description = "Organisations (tenants)"),
         (name = "attestations", description = "Attestation types, issuance, the register, revocation, status lists, issuer metadata, online verification"),
+        (name = "trust", description = "The signed trust list and offline trust bundle this node publishes, and the keys that sign them"),
         (name = "audit", description = "Tamper-evident audit log: entries, signed tree heads, their public keys, proofs"),
         (name = "jobs", description = "Background jobs (retries with backoff, visible progress) and batch issuance: upload, progress, results, cards"),
         (name = "oid4vci", description = "OpenID for Verifiable Credential Issuance 1.0: credential issuer metadata, credential offers (pre-authorized code with a PIN), token, nonce and credential endpoints"),

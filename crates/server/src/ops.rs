@@ -254,8 +254,11 @@ pub async fn verify_store(store: &Store) -> Result<AuditVerdict, ServerError> {
             hex::encode(s.root_hash)
         )));
     }
+    if let Some(wrong) = store.check_audit_nodes(s.entries).await? {
+        return Ok(AuditVerdict::Broken(wrong));
+    }
     Ok(AuditVerdict::Intact(format!(
-        "{} entries, {} signed tree heads, root {}",
+        "{} entries and every stored Merkle node, {} signed tree heads, root {}",
         s.entries,
         s.tree_heads,
         hex::encode(s.root_hash)

@@ -154,8 +154,6 @@ pub async fn prepare(config: Config) -> Result<AppState, ServerError> {
         audit_written: Arc::new(Notify::new()),
         access: crate::access::AccessCache::default(),
         tokens: crate::auth::TokenCache::default(),
-        oauth_assertions: crate::oauth::SeenAssertions::default(),
-        login_limiter: crate::login::LoginLimiter::default(),
         oidc: crate::oidc::OidcCache::default(),
     })
 }

@@ -28,10 +28,6 @@ pub struct AppState {
     pub access: AccessCache,
     /// Token lookups, trusted for `auth::TOKEN_CACHE_TTL`.
     pub tokens: TokenCache,
-    /// Client-assertion ids seen by the token endpoint (replay protection).
-    pub oauth_assertions: crate::oauth::SeenAssertions,
-    /// Failed logins per account (see `login`).
-    pub login_limiter: crate::login::LoginLimiter,
     /// OpenID providers' metadata and keys, and the outbound HTTP client.
     pub oidc: crate::oidc::OidcCache,
 }

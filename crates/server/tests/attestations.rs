@@ -75,6 +75,42 @@ async fn verify(s: &TestServer, credential: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// The node's signed trust bundle (`/v1/trust/bundle`), checked against the key published at
+/// `/v1/trust/keys` — what an offline verifier syncs.
+async fn fetch_bundle(s: &TestServer, path: &str) -> tillit_credential::trust::TrustStore {
+    let (status, _, keys) = s.get_public("/v1/trust/keys").await;
+    assert_eq!(status, 200, "{keys}");
+    let pins: Vec<tillit_crypto::VerifyingKey> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let jwk: tillit_crypto::Jwk = serde_json::from_value(k.clone()).unwrap();
+            tillit_crypto::VerifyingKey::from_jwk(&jwk).unwrap()
+        })
+        .collect();
+    let r = s.client.get(s.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/tillit-trust+jwt"
+    );
+    let jws = r.text().await.unwrap();
+    tillit_credential::bundle::open_bundle(&jws, &pins, chrono::Utc::now()).unwrap()
+}
+
+/// Offline verification against a synced bundle (the CLI's and the web verifier's pipeline).
+fn verify_offline(
+    trust: &tillit_credential::trust::TrustStore,
+    credential: &str,
+) -> tillit_credential::report::VerificationReport {
+    tillit_credential::verify::verify(
+        credential,
+        trust,
+        &tillit_credential::report::VerifyOptions::at(chrono::Utc::now()),
+    )
+}
+
 fn failed_steps(report: &Value) -> Vec<String> {
     report["errors"]
         .as_array()
@@ -125,6 +161,14 @@ async fn issue_verify_revoke_end_to_end(backend: Backend) {
         assert_eq!(report["valid"], true, "{report}");
     }
 
+    // Offline, against the signed bundle: valid; the trust list names the issuer too.
+    let synced = fetch_bundle(&s, "/v1/trust/bundle").await;
+    for credential in [&sd_jwt, &qr] {
+        let report = verify_offline(&synced, credential);
+        assert!(report.valid, "{report:?}");
+    }
+    let _ = fetch_bundle(&s, "/v1/trust/list").await;
+
     // Revoke; the published list says 1 at the permit's index; the verifier says not valid at
     // the status step, for both formats.
     let id = issued["id"].as_str().unwrap();
@@ -164,6 +208,21 @@ async fn issue_verify_revoke_end_to_end(backend: Backend) {
     for credential in [&sd_jwt, &qr] {
         let report = verify(&s, credential).await;
         assert_eq!(report["valid"], false, "{report}");
+        assert!(
+            failed_steps(&report).iter().any(|s| s.contains("status")),
+            "{report}"
+        );
+    }
+    // Offline: the bundle synced before the revocation still says valid; the next sync says
+    // revoked, at the status step.
+    for credential in [&sd_jwt, &qr] {
+        assert!(verify_offline(&synced, credential).valid);
+    }
+    let resynced = fetch_bundle(&s, "/v1/trust/bundle").await;
+    for credential in [&sd_jwt, &qr] {
+        let report = verify_offline(&resynced, credential);
+        assert!(!report.valid, "{report:?}");
+        let report = serde_json::to_value(&report).unwrap();
         assert!(
             failed_steps(&report).iter().any(|s| s.contains("status")),
             "{report}"

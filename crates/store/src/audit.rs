@@ -192,6 +192,8 @@ const SEQUENCER: &str = "audit_sequencer";
 
 /// Entries per page of [`Store::for_each_stored_audit_entry`].
 const STORED_PAGE: u64 = 20_000;
+/// Nodes per page of [`Store::check_audit_nodes`].
+const NODE_PAGE: u64 = 10_000;
 /// Pending entries one sequencer transaction integrates at most.
 const SEQUENCE_BATCH: usize = 1000;
 /// Rows per multi-row INSERT or per IN list (at most 9 values a row: well below either
@@ -328,6 +330,40 @@ async fn fetch_nodes(
         ));
     }
     Ok(out)
+}
+
+/// The first of the nodes `above` (level `level`, indexes `lo..hi`) that is missing or is not
+/// the hash of its two children in `below` (level − 1, indexes `2·lo..2·hi`, all present).
+fn first_wrong_node(
+    level: u32,
+    lo: u64,
+    hi: u64,
+    above: &[(u64, [u8; 32])],
+    below: &[(u64, [u8; 32])],
+) -> Option<String> {
+    let child = |i: u64| {
+        let at = usize::try_from(i - 2 * lo).ok()?;
+        below.get(at).filter(|(idx, _)| *idx == i).map(|(_, h)| h)
+    };
+    for (n, idx) in (lo..hi).enumerate() {
+        let Some((stored_idx, stored)) = above.get(n).filter(|(i, _)| *i == idx) else {
+            return Some(format!(
+                "the Merkle node at level {level}, index {idx} is missing"
+            ));
+        };
+        let (Some(left), Some(right)) = (child(2 * idx), child(2 * idx + 1)) else {
+            return Some(format!(
+                "a child of the Merkle node at level {level}, index {stored_idx} is missing"
+            ));
+        };
+        if merkle::node_hash(left, right) != *stored {
+            return Some(format!(
+                "the Merkle node at level {level}, index {idx} is not the hash of its children: \
+                 the node table was altered (proofs through it would not verify)"
+            ));
+        }
+    }
+    None
 }
 
 fn level_i32(level: u32) -> Result<i32, StoreError> {
@@ -650,6 +686,89 @@ impl Store {
                 return Ok(count);
             }
         }
+    }
+
+    /// Checks every stored Merkle node of the first `tree_size` entries against the entries
+    /// (`tillit audit verify`, after the entries themselves verified): level 1 against the
+    /// entries' leaf hashes, each higher level against the level below, a page of
+    /// [`NODE_PAGE`] nodes at a time — and that the table holds no node more or less than the
+    /// tree has. `None` when all match, else what is wrong with the first bad node. A node off
+    /// every root's path (inside a peak) would otherwise be found only by a failing proof.
+    pub async fn check_audit_nodes(&self, tree_size: u64) -> Result<Option<String>, StoreError> {
+        let mut expected_total = 0u64;
+        let mut level = 1u32;
+        while level < 64 && tree_size >> level > 0 {
+            let count = tree_size >> level;
+            expected_total += count;
+            let mut lo = 0u64;
+            while lo < count {
+                let hi = count.min(lo + NODE_PAGE);
+                let above = self.node_page(level, lo, hi).await?;
+                let below = if level == 1 {
+                    self.leaf_page(2 * lo, 2 * hi).await?
+                } else {
+                    self.node_page(level - 1, 2 * lo, 2 * hi).await?
+                };
+                if let Some(wrong) = first_wrong_node(level, lo, hi, &above, &below) {
+                    return Ok(Some(wrong));
+                }
+                lo = hi;
+            }
+            level += 1;
+        }
+        let stored = query(NODES, "SELECT COUNT(*) AS n FROM audit_tree_nodes")
+            .fetch_one(self.db.read())
+            .await?
+            .count("n")?;
+        Ok((stored != expected_total).then(|| {
+            format!(
+                "the Merkle node table holds {stored} nodes, but a tree of {tree_size} entries \
+                 has {expected_total}"
+            )
+        }))
+    }
+
+    /// (index, hash) of the stored nodes of `level` with index in `lo..hi`, by index.
+    async fn node_page(
+        &self,
+        level: u32,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        query(
+            NODES,
+            "SELECT idx, hash FROM audit_tree_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 \
+             ORDER BY idx",
+        )
+        .int32(level_i32(level)?)
+        .count(lo)?
+        .count(hi)?
+        .fetch_all(self.db.read())
+        .await?
+        .iter()
+        .map(|row| Ok((row.count("idx")?, row.hash32("hash")?)))
+        .collect()
+    }
+
+    /// (leaf index, leaf hash) of the entries with leaf index in `lo..hi` (seq = index + 1).
+    async fn leaf_page(&self, lo: u64, hi: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        query(
+            ENTRIES,
+            "SELECT seq, hash FROM audit_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+        )
+        .count(lo)?
+        .count(hi)?
+        .fetch_all(self.db.read())
+        .await?
+        .iter()
+        .map(|row| {
+            let seq = row.count("seq")?;
+            Ok((
+                seq.saturating_sub(1),
+                merkle::leaf_hash(&row.hex_hash("hash")?),
+            ))
+        })
+        .collect()
     }
 
     /// Notified after every commit that left audit entries pending: the server's sequencer

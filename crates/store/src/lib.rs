@@ -71,6 +71,7 @@ mod error;
 mod idempotency;
 mod jobs;
 mod keys;
+mod limits;
 mod model;
 mod oid4vci;
 mod orgs;
@@ -97,6 +98,7 @@ pub use error::StoreError;
 pub use idempotency::{IdempotencyRepo, IdempotentResponse};
 pub use jobs::{Claimed, JobEnd, JobProgress, JobRecord, JobRepo, JobState, NewJob};
 pub use keys::{KeyRepo, KeyStatus, NewSigningKey, SigningKeyRecord};
+pub use limits::LimitRepo;
 pub use model::{micros, Scope};
 pub use oid4vci::{
     NewOffer, OfferCredential, OfferIssue, OfferRecord, OfferRepo, OfferState, Redemption,

@@ -132,6 +132,7 @@ conformance!(
     a_batch_commits_its_good_writes_and_refuses_its_conflicting_ones,
     many_concurrent_writers_share_commits_and_the_log_verifies,
     a_tampered_tree_node_is_found_by_the_root_check_or_by_proofs,
+    single_use_values_and_login_failures_are_shared_by_stores,
 );
 
 #[tokio::test]
@@ -1174,6 +1175,66 @@ mod cases {
         Ok(())
     }
 
+    /// Two stores on one database stand for two instances: a value used at one is a replay at
+    /// the other until it expires, and failed logins at either count together.
+    pub async fn single_use_values_and_login_failures_are_shared_by_stores(
+        store: Store,
+        url: String,
+    ) -> Result<()> {
+        use tillit_store::LimitRepo;
+        let other = Store::connect(&url).await?;
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let exp = t0 + Duration::minutes(5);
+        let later = exp + Duration::minutes(10);
+        // (store, scope, value, at, until, first use?)
+        let uses: [(&Store, &str, [u8; 32], DateTime<Utc>, DateTime<Utc>, bool); 6] = [
+            (&store, "jti", a, t0, exp, true),
+            (&other, "jti", a, t0 + Duration::seconds(1), exp, false),
+            (&store, "jti", a, t0 + Duration::seconds(2), exp, false),
+            (&other, "jti", b, t0 + Duration::seconds(2), exp, true),
+            (&other, "nonce", a, t0 + Duration::seconds(3), exp, true),
+            // Once expired, the value is forgotten: a later use is a first use again.
+            (&other, "jti", a, exp + Duration::seconds(1), later, true),
+        ];
+        for (i, (s, scope, value, at, until, want)) in uses.into_iter().enumerate() {
+            let got = s.first_use(scope, value, until, at).await?;
+            ensure!(
+                got == want,
+                "use {i} ({scope}): first use {got}, want {want}"
+            );
+        }
+        let window = Duration::minutes(15);
+        for (i, s) in [&store, &other, &store].into_iter().enumerate() {
+            let at = t0 + Duration::minutes(i as i64);
+            s.record_login_failure("kalle", at, at - window).await?;
+        }
+        other.record_login_failure("kajsa", t0, t0 - window).await?;
+        let (n, oldest) = other.login_failures_since("kalle", t0 - window).await?;
+        ensure!(
+            n == 3 && oldest == Some(t0),
+            "kalle: {n} failures, oldest {oldest:?}"
+        );
+        let (n, _) = store
+            .login_failures_since("kalle", t0 + Duration::seconds(30))
+            .await?;
+        ensure!(n == 2, "failures after the first: {n}");
+        store.clear_login_failures("kalle").await?;
+        let (n, oldest) = other.login_failures_since("kalle", t0 - window).await?;
+        ensure!(n == 0 && oldest.is_none(), "cleared: {n}");
+        let (n, _) = store.login_failures_since("kajsa", t0 - window).await?;
+        ensure!(n == 1, "another account's failures stay: {n}");
+        // A failure recorded later forgets those older than its window.
+        let later = t0 + Duration::hours(1);
+        store
+            .record_login_failure("kalle", later, later - window)
+            .await?;
+        let (n, _) = store.login_failures_since("kajsa", t0 - window).await?;
+        ensure!(n == 0, "kajsa's old failure is forgotten: {n}");
+        other.close().await;
+        Ok(())
+    }
+
     pub async fn oauth_clients_roundtrip_and_revoke(store: Store, _url: String) -> Result<()> {
         use tillit_store::{ClientCredential, ClientRepo, NewClient};
         let clients = [
@@ -1574,6 +1635,10 @@ mod cases {
             create_org(&store, i).await?;
         }
         let log = verified_log(&store).await?;
+        ensure!(
+            store.check_audit_nodes(log.len() as u64).await?.is_none(),
+            "an untouched node table passes the node check"
+        );
         let leaves: Vec<[u8; 32]> = log.iter().map(AuditEntry::leaf_hash).collect();
         let n = leaves.len() as u64;
         let root = merkle::root(&leaves);
@@ -1636,6 +1701,14 @@ mod cases {
         ensure!(
             merkle::verify_inclusion(5, n, &p.leaf_hash, &p.path, &root).is_ok(),
             "a proof that does not use the node still verifies"
+        );
+        // The node check (`tillit audit verify` runs it after the entries) finds it.
+        let found = store.check_audit_nodes(n).await?;
+        ensure!(
+            found
+                .as_deref()
+                .is_some_and(|w| w.contains("level 1, index 0")),
+            "the node check names the altered node: {found:?}"
         );
         // A peak is read for every root: the root no longer matches the entries.
         tamper(3, 0).await?;

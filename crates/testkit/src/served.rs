@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -171,6 +171,28 @@ pub fn http(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse_response(&raw)
+}
+
+/// [`http`] with an optional JSON body.
+pub fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json_body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        method,
+        path,
+        token,
+        json_body.map(|b| ("application/json", b)),
+    )
+}
+
+/// Runs `cmd` to its end, capturing its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("tillit runs")
 }
 
 /// The status and body of a raw HTTP/1.1 response.
