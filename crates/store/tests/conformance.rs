@@ -1188,7 +1188,15 @@ mod cases {
         let exp = t0 + Duration::minutes(5);
         let later = exp + Duration::minutes(10);
         // (store, scope, value, at, until, first use?)
-        let uses: [(&Store, &str, [u8; 32], DateTime<Utc>, DateTime<Utc>, bool); 6] = [
+        type Use<'a> = (
+            &'a Store,
+            &'a str,
+            [u8; 32],
+            DateTime<Utc>,
+            DateTime<Utc>,
+            bool,
+        );
+        let uses: [Use<'_>; 6] = [
             (&store, "jti", a, t0, exp, true),
             (&other, "jti", a, t0 + Duration::seconds(1), exp, false),
             (&store, "jti", a, t0 + Duration::seconds(2), exp, false),
