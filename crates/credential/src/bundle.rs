@@ -72,7 +72,8 @@ pub struct BundleIssuer {
 }
 
 impl BundleIssuer {
-    fn trusted(&self) -> TrustedIssuer {
+    /// The issuer as a trust store knows it (its keys are added separately).
+    pub fn trusted(&self) -> TrustedIssuer {
         TrustedIssuer {
             id: self.id.clone(),
             name: self.name.clone(),

@@ -17,12 +17,12 @@ use tillit_credential::report::{VerificationReport, VerifyOptions};
 use tillit_credential::sdjwt::{self, IssueOptions, VcInput};
 use tillit_credential::service::{AttestationStatus, IssueFormat, StatusChange, TypeDefinition};
 use tillit_credential::status_list::{StatusList, StatusListToken, StatusReference};
-use tillit_credential::trust::{TrustStore, TrustedIssuer};
+use tillit_credential::trust::TrustStore;
 use tillit_credential::verify::verify;
 use tillit_crypto::{Jwk, SigningKey};
 use tillit_store::{
-    AttestationRecord, AttestationRepo, AttestationTypeRecord, KeyRepo, NewAttestation,
-    NewAttestationType, OrgRepo, Scope, Signed, StatusListRecord, StatusUpdate, StoreError,
+    AttestationRecord, AttestationRepo, AttestationTypeRecord, NewAttestation, NewAttestationType,
+    OrgRepo, Scope, Signed, StatusListRecord, StatusUpdate, StoreError,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -991,51 +991,19 @@ pub async fn verify_online(
     Ok(Json(report))
 }
 
-/// The trust store of this node: every organisation's issuer keys (active and retired), allowed
-/// to issue its own types, with the current bits of its status lists.
+/// The trust store of this node: what its trust bundle says (`trust::issuers`: every
+/// organisation's published issuer keys, allowed to issue its own types), with the current bits
+/// of its status lists.
 async fn local_trust(state: &AppState) -> Result<TrustStore, ApiError> {
     let base = state.config.base_url();
-    let mut trust = TrustStore::new();
     let lists = state.store.all_status_lists().await.map_err(store_error)?;
-    let mut page = tillit_core::PageRequest {
-        cursor: None,
-        limit: 500,
-    };
-    loop {
-        let orgs = state.store.list_orgs(&page).await.map_err(store_error)?;
-        for org in &orgs.items {
-            let keys = state
-                .store
-                .list_keys(Scope::Org(org.id), ISSUER_KEY_PURPOSE)
-                .await
-                .map_err(store_error)?;
-            if keys.is_empty() {
-                continue;
-            }
-            let types = state
-                .store
-                .list_attestation_types(org.id)
-                .await
-                .map_err(store_error)?;
-            let mut issuer = TrustedIssuer::new(issuer_id(&base, org.id), org.name.clone());
-            issuer.country = Some(org.country.code().to_string());
-            issuer.allowed_types = types.into_iter().map(|t| t.vct).collect();
-            issuer.status_list_uris = lists
-                .iter()
-                .filter(|l| l.org_id == org.id)
-                .map(|l| status_list_uri(&base, l.id))
-                .collect();
-            for key in keys {
-                let jwk: Jwk = serde_json::from_value(key.public_jwk)
-                    .map_err(|e| ApiError::Internal(format!("stored issuer key: {e}")))?;
-                trust
-                    .add_jwk(&jwk, Some(issuer.clone()))
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-        }
-        match orgs.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
+    let mut trust = TrustStore::new();
+    for issuer in crate::trust::issuers(state, &lists, Utc::now()).await? {
+        let trusted = issuer.trusted();
+        for jwk in &issuer.keys {
+            trust
+                .add_jwk(jwk, Some(trusted.clone()))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
         }
     }
     for list in lists {

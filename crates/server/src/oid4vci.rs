@@ -173,6 +173,9 @@ impl VciError {
     }
 
     fn store(e: StoreError) -> Self {
+        if let StoreError::Invalid(why) = e {
+            return Self::bad("invalid_credential_request", why);
+        }
         if e.is_unavailable() || e.is_storage_full() {
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -975,7 +978,7 @@ async fn issue(
                     .map_err(|e| StoreError::Invalid(format!("cannot issue these claims: {e}")))?;
                 let credential = view
                     .sd_jwt_vc
-                    .ok_or_else(|| StoreError::Rejected("the type issues no SD-JWT VC".into()))?;
+                    .ok_or_else(|| StoreError::Invalid("the type issues no SD-JWT VC".into()))?;
                 Ok(Signed {
                     value: credential,
                     audit: AuditEvent {

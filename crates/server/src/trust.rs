@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use tillit_credential::bundle::{build_bundle, BundleContent, BundleIssuer};
 use tillit_crypto::Jwk;
-use tillit_store::{AttestationRepo, KeyRepo, OrgRepo, Scope};
+use tillit_store::{AttestationRepo, KeyRepo, OrgRepo, Scope, StatusListRecord};
 
 use crate::attestations::{issuer_id, list_token, status_list_uri, ISSUER_KEY_PURPOSE};
 use crate::error::{key_error, store_error, ApiError};
@@ -31,16 +31,15 @@ const BUNDLE_VALIDITY_HOURS: i64 = crate::attestations::STATUS_LIST_VALIDITY_HOU
 /// Media type of both documents (a compact JWS).
 const TRUST_JWT: &str = "application/tillit-trust+jwt";
 
-/// Every organisation with an issuer key, as a bundle issuer; and, when `with_status`, the
-/// current status lists signed by their organisations' active keys.
-async fn content(
+/// Every organisation with a published issuer key (retired ones while what they signed is
+/// valid), as a bundle issuer: its keys, its types and its status lists (of `lists`). What this
+/// node's bundle publishes and what its own online verification trusts.
+pub(crate) async fn issuers(
     state: &AppState,
+    lists: &[StatusListRecord],
     now: DateTime<Utc>,
-    valid_for: Duration,
-    with_status: bool,
-) -> Result<BundleContent, ApiError> {
+) -> Result<Vec<BundleIssuer>, ApiError> {
     let base = state.config.base_url();
-    let lists = state.store.all_status_lists().await.map_err(store_error)?;
     let mut issuers = Vec::new();
     let mut page = tillit_core::PageRequest {
         cursor: None,
@@ -53,17 +52,19 @@ async fn content(
             if keys.is_empty() {
                 continue;
             }
-            let types = state
-                .store
-                .list_attestation_types(org.id)
-                .await
-                .map_err(store_error)?;
             let keys = keys
                 .into_iter()
                 .map(|k| serde_json::from_value::<Jwk>(k.public_jwk))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| ApiError::Internal(format!("stored issuer key: {e}")))?;
-            let mut allowed_types: Vec<String> = types.into_iter().map(|t| t.vct).collect();
+            let mut allowed_types: Vec<String> = state
+                .store
+                .list_attestation_types(org.id)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|t| t.vct)
+                .collect();
             allowed_types.sort();
             allowed_types.dedup();
             issuers.push(BundleIssuer {
@@ -87,6 +88,20 @@ async fn content(
             None => break,
         }
     }
+    Ok(issuers)
+}
+
+/// The bundle's payload: [`issuers`], and, when `with_status`, the current status lists signed
+/// by their organisations' active keys.
+async fn content(
+    state: &AppState,
+    now: DateTime<Utc>,
+    valid_for: Duration,
+    with_status: bool,
+) -> Result<BundleContent, ApiError> {
+    let base = state.config.base_url();
+    let lists = state.store.all_status_lists().await.map_err(store_error)?;
+    let issuers = issuers(state, &lists, now).await?;
     let mut status_lists = std::collections::BTreeMap::new();
     if with_status {
         for list in &lists {
@@ -115,8 +130,9 @@ async fn content(
     })
 }
 
-async fn signed(state: &AppState, content: &BundleContent) -> Result<Response, ApiError> {
-    let key = state
+/// The installation key that signs trust lists and bundles (made on first use).
+async fn publisher_key(state: &AppState) -> Result<tillit_crypto::SigningKey, ApiError> {
+    state
         .keys
         .ensure(
             Scope::Installation,
@@ -125,7 +141,11 @@ async fn signed(state: &AppState, content: &BundleContent) -> Result<Response, A
             Utc::now(),
         )
         .await
-        .map_err(key_error)?;
+        .map_err(key_error)
+}
+
+async fn signed(state: &AppState, content: &BundleContent) -> Result<Response, ApiError> {
+    let key = publisher_key(state).await?;
     let jws = build_bundle(content, &key).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = jws.into_response();
     let h = response.headers_mut();
@@ -169,16 +189,7 @@ pub async fn bundle(State(state): State<AppState>) -> Result<Response, ApiError>
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn keys(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state
-        .keys
-        .ensure(
-            Scope::Installation,
-            TRUST_KEY_PURPOSE,
-            "system:trust",
-            Utc::now(),
-        )
-        .await
-        .map_err(key_error)?;
+    publisher_key(&state).await?;
     let keys: Vec<Value> = state
         .store
         .list_keys(Scope::Installation, TRUST_KEY_PURPOSE)

@@ -167,7 +167,16 @@ async fn issue_verify_revoke_end_to_end(backend: Backend) {
         let report = verify_offline(&synced, credential);
         assert!(report.valid, "{report:?}");
     }
-    let _ = fetch_bundle(&s, "/v1/trust/list").await;
+    let listed = fetch_bundle(&s, "/v1/trust/list").await;
+    for credential in [&sd_jwt, &qr] {
+        // The bundle checked the status; the list has the issuer but no status lists, so the
+        // report leaves the status step unchecked (null) rather than passed.
+        let report = serde_json::to_value(verify_offline(&synced, credential)).unwrap();
+        assert_eq!(report["steps"]["status"], true, "{report}");
+        let report = serde_json::to_value(verify_offline(&listed, credential)).unwrap();
+        assert_eq!(report["steps"]["trusted_issuer"], true, "{report}");
+        assert_eq!(report["steps"]["status"], Value::Null, "{report}");
+    }
 
     // Revoke; the published list says 1 at the permit's index; the verifier says not valid at
     // the status step, for both formats.
