@@ -1070,7 +1070,8 @@ mod tests {
         let good = |i: usize| merkle::node_hash(&leaves[2 * i].1, &leaves[2 * i + 1].1);
         let both = vec![(0, good(0)), (1, good(1))];
         // (nodes of level 1, leaves, the complaint expected)
-        let cases: Vec<(Vec<(u64, [u8; 32])>, Vec<(u64, [u8; 32])>, Option<&str>)> = vec![
+        type Nodes = Vec<(u64, [u8; 32])>;
+        let cases: Vec<(Nodes, Nodes, Option<&str>)> = vec![
             (both.clone(), leaves.clone(), None),
             (
                 vec![(0, good(0)), (1, [9; 32])],
